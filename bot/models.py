@@ -1,0 +1,65 @@
+"""Plain data shared across layers: thread keys, persisted turn progress, queued messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class ThreadKey:
+    """A Slack thread: workspace, channel and the ts of the thread's root message."""
+
+    team: str
+    channel: str
+    thread_ts: str
+
+    def __str__(self) -> str:
+        return f"{self.team}:{self.channel}:{self.thread_ts}"
+
+    @classmethod
+    def parse(cls, value: str) -> ThreadKey:
+        """Inverse of ``str(key)``; raises ``ValueError`` on anything else."""
+        team, channel, thread_ts = value.split(":")
+        if not (team and channel and thread_ts):
+            raise ValueError(f"not a thread key: {value!r}")
+        return cls(team, channel, thread_ts)
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """The Qoder session that serves one Slack thread."""
+
+    thread: ThreadKey
+    session_id: str
+    created_at: float
+    title: str = ""
+
+
+@dataclass
+class TurnRecord:
+    """Durable progress of the turn a session is running (or last ran).
+
+    ``cursor`` is the id of the last Qoder event whose effect is visible in Slack, ``state_json`` the turn
+    state serialised at that same moment, and ``reply_ts`` the Slack ts of the bot replies of this turn in
+    order. Together they let a restarted bot continue the same replies without losing or repeating output.
+    """
+
+    session_id: str
+    thread: ThreadKey
+    cursor: str | None
+    reply_ts: list[str] = field(default_factory=list)
+    state_json: str = ""
+    active: bool = True
+    user_ts: str = ""
+    stop_requested: bool = False
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A Slack message that arrived while its session was busy; sent when the running turn ends."""
+
+    thread: ThreadKey
+    message_ts: str
+    user: str
+    text: str

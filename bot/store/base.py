@@ -1,0 +1,66 @@
+"""The Store protocol: everything the bot must remember across restarts and replicas."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+
+
+class Store(Protocol):
+    """Persistence for thread↔session mapping, turn progress, de-duplication and queued messages.
+
+    Implementations: ``SqliteStore`` (embedded default) and ``RedisStore`` (several replicas).
+    All methods are coroutines and safe to call concurrently from one event loop.
+    """
+
+    async def get_session(self, thread: ThreadKey) -> SessionRecord | None:
+        """The session serving ``thread``, or None."""
+
+    async def save_session(self, record: SessionRecord) -> None:
+        """Map ``record.thread`` to ``record.session_id`` (replacing any earlier mapping)."""
+
+    async def thread_for_session(self, session_id: str) -> ThreadKey | None:
+        """Reverse lookup of ``save_session``."""
+
+    async def sessions_in_channel(self, team: str, channel: str, limit: int = 20) -> list[SessionRecord]:
+        """Sessions of a channel, newest first."""
+
+    async def index_message(self, channel: str, ts: str, thread: ThreadKey) -> None:
+        """Remember that message ``(channel, ts)`` belongs to ``thread`` (root, user message or bot reply)."""
+
+    async def thread_for_message(self, channel: str, ts: str) -> ThreadKey | None:
+        """The thread a message was indexed under, or None."""
+
+    async def claim_event(self, key: str, ttl_seconds: float) -> bool:
+        """Atomically mark ``key`` as seen. True the first time within ``ttl_seconds``, else False."""
+
+    async def release_event(self, key: str) -> None:
+        """Forget a claimed key, so that a retried delivery of a failed event is processed."""
+
+    async def get_turn(self, session_id: str) -> TurnRecord | None:
+        """The latest turn record of a session, or None."""
+
+    async def save_turn(self, turn: TurnRecord) -> None:
+        """Insert or replace the turn record of ``turn.session_id``."""
+
+    async def active_turns(self) -> list[TurnRecord]:
+        """All turn records with ``active`` set (for resuming relays after a restart)."""
+
+    async def enqueue(self, session_id: str, message: QueuedMessage) -> None:
+        """Append to the session's FIFO of messages waiting for the running turn to end."""
+
+    async def peek_queue(self, session_id: str) -> QueuedMessage | None:
+        """The oldest queued message, not removed."""
+
+    async def pop_queue(self, session_id: str, message_ts: str) -> None:
+        """Remove the queued message with ``message_ts`` (no-op if absent)."""
+
+    async def queue_length(self, session_id: str) -> int:
+        """How many messages wait for this session."""
+
+    async def ping(self) -> bool:
+        """True when the backing store answers."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,198 @@
+"""``RedisStore``: the ``Store`` for several replicas sharing one Redis.
+
+Keys (all under ``prefix``)::
+
+    session:{thread}               JSON SessionRecord
+    session-thread:{session_id}    str(ThreadKey)            reverse of the above
+    channel-sessions:{team}:{ch}   sorted set of str(ThreadKey), score created_at
+    msg:{channel}:{ts}             str(ThreadKey), expires after message_ttl_seconds
+    seen:{key}                     "1", SET NX PX ttl        de-duplication claims
+    turn:{session_id}              JSON TurnRecord
+    active-turns                   set of session ids whose turn is active
+    queue:{session_id}             list of JSON QueuedMessage, oldest first
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.store.serialize import (
+    message_from_json,
+    message_to_json,
+    session_from_json,
+    session_to_json,
+    turn_from_json,
+    turn_to_json,
+)
+
+__all__ = ["RedisStore"]
+
+DEFAULT_MESSAGE_TTL = 30 * 24 * 3600.0
+
+
+def _texts(values: Iterable[object]) -> list[str]:
+    """Redis replies as ``str`` (bytes are decoded, so this holds whatever the client's decoding)."""
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, bytes):
+            value = value.decode()
+        if not isinstance(value, str):
+            raise TypeError(f"unexpected Redis reply item: {value!r}")
+        out.append(value)
+    return out
+
+
+def _text(value: object) -> str:
+    return _texts([value])[0]
+
+
+def _ms(seconds: float) -> int:
+    """A TTL in whole milliseconds, at least 1 (Redis rejects 0)."""
+    return max(1, math.ceil(seconds * 1000))
+
+
+class RedisStore:
+    """``Store`` over ``redis.asyncio``; every replica pointing at the same URL and prefix shares state.
+
+    Connections are made lazily from a pool; ``close()`` releases the pool.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "qoder-slack:",
+        message_ttl_seconds: float = DEFAULT_MESSAGE_TTL,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self._prefix = prefix
+        self._message_ttl_ms = _ms(message_ttl_seconds)
+        self._redis: aioredis.Redis = aioredis.from_url(
+            url, decode_responses=True, socket_connect_timeout=connect_timeout
+        )
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def _key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    async def get_session(self, thread: ThreadKey) -> SessionRecord | None:
+        raw = await self._redis.get(self._key("session", str(thread)))
+        return session_from_json(raw) if raw is not None else None
+
+    async def save_session(self, record: SessionRecord) -> None:
+        thread = str(record.thread)
+        session_key = self._key("session", thread)
+        previous = await self._redis.get(session_key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if previous is not None:
+                old_id = session_from_json(previous).session_id
+                if old_id != record.session_id:
+                    pipe.delete(self._key("session-thread", old_id))
+            pipe.set(session_key, session_to_json(record))
+            pipe.set(self._key("session-thread", record.session_id), thread)
+            pipe.zadd(
+                self._key("channel-sessions", record.thread.team, record.thread.channel),
+                {thread: record.created_at},
+            )
+            await pipe.execute()
+
+    async def thread_for_session(self, session_id: str) -> ThreadKey | None:
+        raw = await self._redis.get(self._key("session-thread", session_id))
+        return ThreadKey.parse(_text(raw)) if raw is not None else None
+
+    async def sessions_in_channel(self, team: str, channel: str, limit: int = 20) -> list[SessionRecord]:
+        if limit <= 0:
+            return []
+        threads = _texts(
+            await self._redis.zrevrange(self._key("channel-sessions", team, channel), 0, limit - 1)
+        )
+        if not threads:
+            return []
+        raws = await self._redis.mget([self._key("session", t) for t in threads])
+        return [session_from_json(raw) for raw in raws if raw is not None]
+
+    # -- message index --------------------------------------------------------------------------
+
+    async def index_message(self, channel: str, ts: str, thread: ThreadKey) -> None:
+        await self._redis.set(self._key("msg", channel, ts), str(thread), px=self._message_ttl_ms)
+
+    async def thread_for_message(self, channel: str, ts: str) -> ThreadKey | None:
+        raw = await self._redis.get(self._key("msg", channel, ts))
+        return ThreadKey.parse(_text(raw)) if raw is not None else None
+
+    # -- de-duplication -------------------------------------------------------------------------
+
+    async def claim_event(self, key: str, ttl_seconds: float) -> bool:
+        return bool(await self._redis.set(self._key("seen", key), "1", nx=True, px=_ms(ttl_seconds)))
+
+    async def release_event(self, key: str) -> None:
+        await self._redis.delete(self._key("seen", key))
+
+    # -- turns ----------------------------------------------------------------------------------
+
+    async def get_turn(self, session_id: str) -> TurnRecord | None:
+        raw = await self._redis.get(self._key("turn", session_id))
+        return turn_from_json(raw) if raw is not None else None
+
+    async def save_turn(self, turn: TurnRecord) -> None:
+        active_key = self._key("active-turns")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key("turn", turn.session_id), turn_to_json(turn))
+            if turn.active:
+                pipe.sadd(active_key, turn.session_id)
+            else:
+                pipe.srem(active_key, turn.session_id)
+            await pipe.execute()
+
+    async def active_turns(self) -> list[TurnRecord]:
+        session_ids = sorted(_texts(await self._redis.smembers(self._key("active-turns"))))
+        if not session_ids:
+            return []
+        raws = await self._redis.mget([self._key("turn", s) for s in session_ids])
+        # A turn saved inactive between the two reads is filtered out here rather than returned stale.
+        turns = [turn_from_json(raw) for raw in raws if raw is not None]
+        return sorted((t for t in turns if t.active), key=lambda t: (t.updated_at, t.session_id))
+
+    # -- queue ----------------------------------------------------------------------------------
+
+    async def enqueue(self, session_id: str, message: QueuedMessage) -> None:
+        await self._redis.rpush(self._key("queue", session_id), message_to_json(message))
+
+    async def peek_queue(self, session_id: str) -> QueuedMessage | None:
+        head = _texts(await self._redis.lrange(self._key("queue", session_id), 0, 0))
+        return message_from_json(head[0]) if head else None
+
+    async def pop_queue(self, session_id: str, message_ts: str) -> None:
+        key = self._key("queue", session_id)
+        items = _texts(await self._redis.lrange(key, 0, -1))
+        matches = {item for item in items if message_from_json(item).message_ts == message_ts}
+        if not matches:
+            return
+        # LREM by exact stored value: removing an element another replica already removed is a no-op.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for item in matches:
+                pipe.lrem(key, 0, item)
+            await pipe.execute()
+
+    async def queue_length(self, session_id: str) -> int:
+        return int(await self._redis.llen(self._key("queue", session_id)))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
