@@ -1,0 +1,159 @@
+"""Settings: every environment variable the bot reads, validated once at startup.
+
+The variable names are a public interface (operators' deployment files depend on them): add, never rename.
+``load_settings`` turns validation failures into one readable line per variable (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# How to obtain each required value, shown when it is missing or malformed.
+HINTS: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "the Bot User OAuth Token (xoxb-…) from your Slack app's 'OAuth & Permissions' page",
+    "SLACK_APP_TOKEN": "an App-Level Token (xapp-…) with connections:write, from 'Basic Information' → App-Level Tokens",
+    "SLACK_SIGNING_SECRET": "the Signing Secret from your Slack app's 'Basic Information' page (required in HTTP mode)",
+    "SLACK_MODE": "'socket' or 'http'",
+    "QODER_PAT": "a personal access token (pt-…) from https://qoder.com/cloud/pat-keys",
+    "QODER_AGENT_ID": "the id (agent_…) of the Qoder agent new sessions run, from GET /agents or the Qoder console",
+    "QODER_ENVIRONMENT_ID": "the id (env_…) of the Qoder environment, from GET /environments or the Qoder console",
+    "STORE_URL": "sqlite:///path/to/file.db or redis://host:6379/0",
+    "PORT": "a TCP port number, e.g. 3000",
+    "UPDATE_INTERVAL": "seconds between edits of one Slack message, e.g. 1.0",
+}
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class ConfigError(Exception):
+    """Configuration is unusable. ``problems`` holds one human-readable line per variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    """All configuration, read from the environment (and ``.env``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    SLACK_BOT_TOKEN: str
+    SLACK_APP_TOKEN: str = ""
+    SLACK_SIGNING_SECRET: str = ""
+    SLACK_MODE: Literal["socket", "http", ""] = ""
+    PORT: int = Field(default=3000, ge=1, le=65535)
+    SLACK_API_URL: str = "https://slack.com/api/"
+    QODER_PAT: str
+    QODER_API_URL: str = "https://api.qoder.com/api/v1/cloud"
+    QODER_AGENT_ID: str
+    QODER_ENVIRONMENT_ID: str
+    STORE_URL: str = "sqlite:///./qoder-slack.db"
+    STOP_REACTIONS: CommaList = ("octagonal_sign", "stop_sign", "no_entry", "no_entry_sign")
+    UPDATE_INTERVAL: float = Field(default=1.0, gt=0)
+    ALLOWED_USERS: CommaList = ()
+    ALLOWED_CHANNELS: CommaList = ()
+    LOG_LEVEL: str = "INFO"
+
+    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().strip(":") for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("SLACK_BOT_TOKEN")
+    @classmethod
+    def _bot_token_shape(cls, value: str) -> str:
+        if not value.startswith("xoxb-"):
+            raise ValueError("must start with xoxb-")
+        return value
+
+    @field_validator("SLACK_APP_TOKEN")
+    @classmethod
+    def _app_token_shape(cls, value: str) -> str:
+        if value and not value.startswith("xapp-"):
+            raise ValueError("must start with xapp-")
+        return value
+
+    @field_validator("QODER_PAT", "QODER_AGENT_ID", "QODER_ENVIRONMENT_ID")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("STORE_URL")
+    @classmethod
+    def _store_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "redis://", "rediss://")):
+            raise ValueError("must start with sqlite:// or redis://")
+        return value
+
+    @field_validator("SLACK_API_URL", "QODER_API_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _mode_needs_secret(self) -> Settings:
+        if self.mode == "http" and not self.SLACK_SIGNING_SECRET:
+            raise ValueError(
+                "SLACK_SIGNING_SECRET: missing (HTTP mode needs it; or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+        if self.SLACK_MODE == "socket" and not self.SLACK_APP_TOKEN:
+            raise ValueError("SLACK_APP_TOKEN: missing (SLACK_MODE=socket needs it)")
+        return self
+
+    @property
+    def mode(self) -> Literal["socket", "http"]:
+        """``socket`` when an app token is set (unless SLACK_MODE says otherwise), else ``http``."""
+        if self.SLACK_MODE:
+            return self.SLACK_MODE
+        return "socket" if self.SLACK_APP_TOKEN else "http"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read Settings from the environment; raise ``ConfigError`` listing every problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = _describe(exc)
+        if not any(p.startswith("SLACK_SIGNING_SECRET") for p in problems) and _http_mode_without_secret():
+            problems.append(
+                f"SLACK_SIGNING_SECRET: missing (HTTP mode needs it; or set SLACK_APP_TOKEN for Socket Mode)"
+                f" — set it to {HINTS['SLACK_SIGNING_SECRET']}"
+            )
+        raise ConfigError(problems) from None
+
+
+def _http_mode_without_secret() -> bool:
+    env = os.environ
+    http = env.get("SLACK_MODE") == "http" or (
+        not env.get("SLACK_APP_TOKEN") and env.get("SLACK_MODE") != "socket"
+    )
+    return http and not env.get("SLACK_SIGNING_SECRET")
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if not name:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            name = message.split(":", 1)[0]
+            problems.append(f"{message} — set it to {HINTS.get(name, 'a valid value')}")
+            continue
+        what = (
+            "missing"
+            if error["type"] == "missing"
+            else f"invalid ({error['msg']})".replace("Value error, ", "")
+        )
+        problems.append(f"{name}: {what} — set it to {HINTS.get(name, 'a valid value')}")
+    return problems

@@ -1,0 +1,96 @@
+"""Configuration: the documented variable names, defaults, and the startup report of what is wrong."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+REQUIRED = {
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_APP_TOKEN": "xapp-1",
+    "QODER_PAT": "pt-secret-value",
+    "QODER_AGENT_ID": "agent_1",
+    "QODER_ENVIRONMENT_ID": "env_1",
+}
+NAMES = [
+    *REQUIRED,
+    "SLACK_SIGNING_SECRET",
+    "SLACK_MODE",
+    "PORT",
+    "SLACK_API_URL",
+    "QODER_API_URL",
+    "STORE_URL",
+    "STOP_REACTIONS",
+    "UPDATE_INTERVAL",
+    "ALLOWED_USERS",
+    "ALLOWED_CHANNELS",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.mode == "socket"
+    assert settings.PORT == 3000
+    assert settings.STORE_URL == "sqlite:///./qoder-slack.db"
+    assert settings.QODER_API_URL == "https://api.qoder.com/api/v1/cloud"
+    assert settings.SLACK_API_URL == "https://slack.com/api/"
+    assert settings.STOP_REACTIONS == ("octagonal_sign", "stop_sign", "no_entry", "no_entry_sign")
+    assert settings.UPDATE_INTERVAL == 1.0
+    assert settings.ALLOWED_USERS == () and settings.ALLOWED_CHANNELS == ()
+
+
+def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STOP_REACTIONS", " x, :octagonal_sign: ,")
+    monkeypatch.setenv("ALLOWED_USERS", "U1,U2")
+    settings = load_settings()
+    assert settings.STOP_REACTIONS == ("x", "octagonal_sign")
+    assert settings.ALLOWED_USERS == ("U1", "U2")
+
+
+def test_http_mode_needs_the_signing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SLACK_MODE", "http")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert any(p.startswith("SLACK_SIGNING_SECRET: missing") for p in caught.value.problems)
+
+
+def test_every_problem_is_reported_at_once_without_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "not-a-bot-token-secret")
+    monkeypatch.setenv("PORT", "many")
+    monkeypatch.setenv("STORE_URL", "mysql://x")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    names = [problem.split(":", 1)[0] for problem in caught.value.problems]
+    assert set(names) >= {"SLACK_BOT_TOKEN", "PORT", "STORE_URL", "QODER_PAT", "QODER_AGENT_ID", "SLACK_SIGNING_SECRET"}
+    assert "not-a-bot-token-secret" not in str(caught.value)
+
+
+def test_app_without_configuration_exits_2_naming_each_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in NAMES}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "app.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    for name in ("SLACK_BOT_TOKEN", "QODER_PAT", "QODER_AGENT_ID", "QODER_ENVIRONMENT_ID", "SLACK_SIGNING_SECRET"):
+        assert name in result.stderr
+    assert "Traceback" not in result.stderr
