@@ -1,0 +1,131 @@
+"""The resumable SSE event stream of one session (qoder-api.md §3).
+
+One logical stream over many connections: every dropped connection, network error, idle timeout,
+408/429/5xx answer or in-band ``event: error`` frame leads to a reconnect with ``Last-Event-ID`` set to the
+last SSE id seen, after a backoff of ``base`` doubling to ``cap`` × random(0.5–1.0), reset once a
+connection stayed healthy for ``HEALTHY_AFTER`` seconds (§3.4). Buffered events already yielded are
+dropped when a server replays them; delta frames are not de-duplicated (they share their message's id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+from httpx_sse import EventSource
+
+from bot.qoder._retry import backoff, retry_delay, status_is_retryable
+from bot.qoder.decoder import StreamDecoder
+from bot.qoder.errors import error_from_response
+from bot.qoder.events import QoderEvent, StreamError, Terminated, parse_frame
+
+log = logging.getLogger(__name__)
+
+HEALTHY_AFTER = 5.0
+SEEN_IDS_KEPT = 10_000
+
+
+class _Reconnect(Exception):
+    """This connection is over; open the next one (``delay`` overrides the backoff when set)."""
+
+    def __init__(self, reason: str, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+class _SeenIds:
+    """Insertion-ordered set of the most recent ``limit`` event ids."""
+
+    def __init__(self, limit: int) -> None:
+        self._ids: dict[str, None] = {}
+        self._limit = limit
+
+    def add(self, event_id: str) -> bool:
+        """Remember ``event_id``; False if it was already there."""
+        if event_id in self._ids:
+            return False
+        self._ids[event_id] = None
+        if len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
+        return True
+
+
+async def resumable_stream(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    params: Mapping[str, str],
+    last_event_id: str | None,
+    connect_timeout: float,
+    idle_timeout: float,
+    backoff_base: float,
+    backoff_max: float,
+) -> AsyncIterator[QoderEvent]:
+    """Yield the session's events forever, until a ``Terminated`` event (yielded, then the stream ends).
+
+    Raises the typed ``QoderError`` for answers that retrying cannot fix (401/403/404/409, other 4xx).
+    ``StreamError`` frames are handled here and never yielded.
+    """
+    cursor = last_event_id
+    seen = _SeenIds(SEEN_IDS_KEPT)
+    decoder = StreamDecoder()
+    delay = backoff_base
+    # any byte (heartbeats included) resets the read timeout, so a silent connection dies after idle_timeout
+    timeout = httpx.Timeout(connect_timeout, read=idle_timeout)
+    while True:
+        request_headers = dict(headers)
+        if cursor:
+            request_headers["Last-Event-ID"] = cursor
+        connected_at: float | None = None
+        try:
+            async with http.stream(
+                "GET", url, params=params, headers=request_headers, timeout=timeout
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    if not status_is_retryable(response, idempotent=True):
+                        raise error_from_response(response)
+                    raise _Reconnect(
+                        f"HTTP {response.status_code}", retry_delay(0, delay, backoff_max, response)
+                    )
+                connected_at = time.monotonic()
+                previous_id = ""
+                async for sse in EventSource(response).aiter_sse():
+                    if not sse.data:
+                        # §3.2: httpx-sse dispatches a `: heartbeat` comment as an empty event carrying the
+                        # previous id; it is no event and must not count as one.
+                        continue
+                    if sse.id:
+                        cursor = sse.id
+                    if sse.data.strip() == "[DONE]":  # §3.5: the server ends this connection cleanly
+                        break
+                    # The SSE last-event-id buffer persists across frames (WHATWG §9.2.6), so a frame without an
+                    # `id:` line reports the previous frame's id; only pass an id that this frame brought.
+                    own_id = sse.id if sse.id != previous_id else None
+                    previous_id = sse.id
+                    event = parse_frame(sse.event, sse.data, own_id)
+                    if event is None:
+                        continue
+                    if isinstance(event, StreamError):  # §3.9: in-band error → treat as a failed connection
+                        raise _Reconnect(f"in-band error {event.error_type}: {event.message}")
+                    if event.id is not None and not seen.add(event.id):
+                        continue
+                    event = decoder.feed(event)
+                    yield event
+                    if isinstance(event, Terminated):
+                        return
+            reason, wait = "connection closed by the server", None
+        except _Reconnect as exc:
+            reason, wait = str(exc), exc.delay
+        except httpx.TransportError as exc:  # connect/read errors, the idle read timeout, wrong content type
+            reason, wait = f"{type(exc).__name__}: {exc}", None
+        if connected_at is not None and time.monotonic() - connected_at >= HEALTHY_AFTER:
+            delay = backoff_base
+        sleep = wait if wait is not None else backoff(delay)
+        log.warning("Qoder stream %s: %s; reconnecting in %.1fs", url, reason, sleep)
+        await asyncio.sleep(sleep)
+        delay = min(backoff_max, delay * 2)

@@ -1,0 +1,246 @@
+"""``QoderClient``: the Qoder Managed API calls the bridge makes, over httpx + httpx-sse.
+
+Every request carries ``Authorization: Bearer <token>`` (never logged). Any 2xx is success (§7 #8–10).
+Ordinary requests are retried on network errors, 408, 429 and 5xx with exponential backoff and jitter,
+honouring ``Retry-After`` — but only GETs and requests carrying an ``Idempotency-Key`` (429 always, 409
+never), at most ``max_retries`` times; then the typed error from ``bot.qoder.errors`` is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bot.qoder._retry import retry_delay, status_is_retryable
+from bot.qoder._stream import resumable_stream
+from bot.qoder.decoder import StreamDecoder
+from bot.qoder.errors import NetworkError, QoderError, error_from_response
+from bot.qoder.events import QoderEvent, parse_event
+from bot.qoder.session import Session
+
+log = logging.getLogger(__name__)
+
+_IDEMPOTENCY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "qoder-slack/idempotency-key")
+
+
+def idempotency_uuid(scope: str, key: str) -> str:
+    """A stable UUID for ``key`` within ``scope``: the same inputs always give the same header value.
+
+    Scoping keeps one caller key from colliding across operations, which Qoder would answer with 409
+    "Idempotency key reused with a different request body" (§1.6).
+    """
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{scope}\n{key}"))
+
+
+class QoderClient:
+    """Async client for one Qoder base URL and token. Pass ``http`` to share (or mock) the transport."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        backoff_base: float = 0.5,
+        backoff_max: float = 10.0,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._token = token
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient()
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._idle_timeout = idle_timeout
+
+    def __repr__(self) -> str:  # keeps the token out of reprs and logs
+        return f"QoderClient({self._base!r})"
+
+    async def ping(self) -> None:
+        """One authenticated cheap request (``GET /models``, no retries); raises the typed error on failure."""
+        await self._request("GET", "/models", max_retries=0)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this instance created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # --- sessions -------------------------------------------------------------------------------------
+
+    async def create_session(
+        self, *, agent: str, environment_id: str, title: str, metadata: dict[str, str], idempotency_key: str
+    ) -> Session:
+        """``POST /sessions``. Retrying with the same ``idempotency_key`` returns the same session."""
+        body = {"agent": agent, "environment_id": environment_id, "title": title, "metadata": metadata}
+        data = await self._request(
+            "POST",
+            "/sessions",
+            json=body,
+            idempotency_key=idempotency_uuid("create-session", idempotency_key),
+        )
+        return Session.from_wire(data if isinstance(data, dict) else {})
+
+    async def get_session(self, session_id: str) -> Session:
+        """``GET /sessions/{id}``."""
+        data = await self._request("GET", _session_path(session_id))
+        return Session.from_wire(data if isinstance(data, dict) else {})
+
+    async def cancel(self, session_id: str) -> None:
+        """``POST /sessions/{id}/cancel``: stop the running turn (a no-op when idle)."""
+        await self._request("POST", _session_path(session_id, "/cancel"))
+
+    # --- events ---------------------------------------------------------------------------------------
+
+    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str:
+        """Send ``text`` as a ``user.message``; return the id of its echo event ("" if the answer had none).
+
+        Raises ``ConflictError`` with ``busy`` set while the session is still running a turn.
+        """
+        event = {"type": "user.message", "content": [{"type": "text", "text": text}]}  # §7 #1: always blocks
+        return await self._send_event(session_id, event, idempotency_key, busy_if_unsure=True)
+
+    async def interrupt(self, session_id: str, *, idempotency_key: str) -> None:
+        """Send ``user.interrupt``; if Qoder refuses it with a 4xx other than 401/403/404, ``cancel`` instead."""
+        try:
+            await self._send_event(session_id, {"type": "user.interrupt"}, idempotency_key)
+        except QoderError as exc:
+            if exc.status is None or not 400 <= exc.status < 500 or exc.status in (401, 403, 404):
+                raise
+            log.info(
+                "user.interrupt refused (HTTP %s); cancelling session %s instead", exc.status, session_id
+            )
+            await self.cancel(session_id)
+
+    async def list_events(
+        self, session_id: str, *, after_id: str | None = None, limit: int = 100
+    ) -> AsyncIterator[QoderEvent]:
+        """Buffered history after ``after_id`` (oldest first), following ``next_page`` or ``has_more``/``last_id``."""
+        decoder = StreamDecoder()
+        params: dict[str, str | int] = {"limit": limit}
+        if after_id:
+            params["after_id"] = after_id
+        while True:
+            page = await self._request("GET", _session_path(session_id, "/events"), params=params)
+            if not isinstance(page, dict):
+                return
+            items = page.get("data")
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict) and (event := parse_event(item)) is not None:
+                    yield decoder.feed(event)
+            next_page, last_id = page.get("next_page"), page.get("last_id")
+            # §1.5: send at most one cursor; prefer the opaque page token
+            if isinstance(next_page, str) and next_page:
+                params = {"limit": limit, "page": next_page}
+            elif page.get("has_more") is True and isinstance(last_id, str) and last_id:
+                params = {"limit": limit, "after_id": last_id}
+            else:
+                return
+
+    def stream(
+        self, session_id: str, *, last_event_id: str | None, deltas: bool = True
+    ) -> AsyncIterator[QoderEvent]:
+        """The session's live events, resuming after ``last_event_id`` (None: from the tail, §3.3).
+
+        Reconnects on its own and never ends while the session lives: break out when done. Ends after
+        yielding ``Terminated``. Raises the typed error on 401/403/404/409.
+        """
+        params = {"event_deltas[]": "agent.message"} if deltas else {}
+        return resumable_stream(
+            self._http,
+            self._url(_session_path(session_id, "/events/stream")),
+            headers={**self._auth(), "Accept": "text/event-stream", "Cache-Control": "no-store"},
+            params=params,
+            last_event_id=last_event_id,
+            connect_timeout=self._timeout,
+            idle_timeout=self._idle_timeout,
+            backoff_base=self._backoff_base,
+            backoff_max=self._backoff_max,
+        )
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    async def _send_event(
+        self, session_id: str, event: dict[str, Any], idempotency_key: str, *, busy_if_unsure: bool = False
+    ) -> str:
+        data = await self._request(
+            "POST",
+            _session_path(session_id, "/events"),
+            json={"events": [event]},  # §2 E1: must be wrapped
+            idempotency_key=idempotency_uuid(f"events:{session_id}", idempotency_key),
+            busy_if_unsure=busy_if_unsure,
+        )
+        echoed = data.get("data") if isinstance(data, dict) else None
+        first = echoed[0] if isinstance(echoed, list) and echoed else None
+        event_id = first.get("id") if isinstance(first, dict) else None
+        return event_id if isinstance(event_id, str) else ""
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        idempotency_key: str | None = None,
+        busy_if_unsure: bool = False,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Perform one call with retries; return the decoded JSON body (None when empty or not JSON)."""
+        retries = self._max_retries if max_retries is None else max_retries
+        headers = self._auth()
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        idempotent = method == "GET" or idempotency_key is not None
+        url = self._url(path)
+        attempt = 0
+        while True:
+            response: httpx.Response | None = None
+            try:
+                response = await self._http.request(
+                    method, url, json=json, params=params, headers=headers, timeout=self._timeout
+                )
+            except httpx.TransportError as exc:
+                error: QoderError = NetworkError(f"{method} {path} failed: {type(exc).__name__}: {exc}")
+                cause: BaseException | None = exc
+                retry = idempotent
+            else:
+                if response.is_success:
+                    return _json_body(response)
+                error = error_from_response(response, busy_if_unsure=busy_if_unsure)
+                cause = None
+                retry = status_is_retryable(response, idempotent=idempotent)
+            if not retry or attempt >= retries:
+                raise error from cause
+            wait = retry_delay(attempt, self._backoff_base, self._backoff_max, response)
+            log.warning("Qoder %s %s: %s; retry %d in %.1fs", method, path, error, attempt + 1, wait)
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _url(self, path: str) -> str:
+        return f"{self._base}{path}"
+
+
+def _session_path(session_id: str, suffix: str = "") -> str:
+    return f"/sessions/{quote(session_id, safe='')}{suffix}"
+
+
+def _json_body(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

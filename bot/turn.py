@@ -1,0 +1,369 @@
+"""What a turn looks like at any moment, and the pure fold that advances it.
+
+``fold(state, event) -> state`` has no I/O: the relay feeds it Qoder events in stream order and renders
+whatever comes out. The state is a frozen pydantic model so that it can be stored next to the stream
+cursor (``TurnState.model_dump_json``) and restored after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.qoder.events import (
+    AgentMessage,
+    AgentThinking,
+    MessageDelta,
+    MessagePreviewStart,
+    ModelRequestEnd,
+    QoderEvent,
+    SessionError,
+    StatusIdle,
+    StatusRunning,
+    Terminated,
+    ThinkingPreviewStart,
+    ToolConfirmation,
+    ToolResult,
+    ToolUse,
+    UserInterrupt,
+)
+
+Phase = Literal["running", "done", "stopped", "failed", "needs_action", "terminated"]
+ToolStatus = Literal["running", "done", "failed", "waiting"]
+
+
+class TextItem(BaseModel):
+    """Answer text of one ``agent.message`` (``id``). ``partial`` while it is still a delta preview;
+    ``aborted`` when its model request ended before the final message arrived."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["text"] = "text"
+    id: str
+    text: str
+    partial: bool = False
+    aborted: bool = False
+    blocks: tuple[str, ...] = ()  # per-index text of a delta preview (§3.6); empty once final
+
+
+class ToolItem(BaseModel):
+    """One tool call (built-in, MCP or custom) and its outcome."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["tool"] = "tool"
+    id: str
+    name: str
+    input: dict[str, Any] = {}
+    server: str | None = None
+    status: ToolStatus = "running"
+    result: str = ""
+    custom: bool = False  # a client-side custom tool: the bridge must answer it (requires_action)
+
+
+TurnItem = TextItem | ToolItem
+
+
+class TurnState(BaseModel):
+    """The visible state of one turn.
+
+    ``items`` is the timeline in stream order. ``phase`` is ``running`` until ``session.status_idle``
+    (done / stopped / failed / needs_action) or termination. ``error`` is one plain sentence for the
+    user; ``notice`` a transient note (e.g. the platform is retrying). Times are epoch seconds taken
+    from the events' ``processed_at`` when present.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    items: tuple[TurnItem, ...] = ()
+    thinking: bool = False
+    phase: Phase = "running"
+    stop_reason: str | None = None
+    interrupted: bool = False
+    error: str | None = None
+    notice: str | None = None
+    pending_action_ids: tuple[str, ...] = ()
+    credits: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    last_error: str | None = None  # message of the last session.error, for the retries_exhausted sentence
+
+    @property
+    def finished(self) -> bool:
+        """True once the turn will produce no more output (any phase but ``running``)."""
+        return self.phase != "running"
+
+
+TERMINATED_SENTENCE = "This Qoder session has ended; send a new message to start a fresh one."
+BUDGET_SENTENCE = "The session reached its budget."
+RESULT_LIMIT = 500
+
+_SETTLED: frozenset[Phase] = frozenset({"done", "stopped", "terminated"})
+
+
+def fold(state: TurnState, event: QoderEvent) -> TurnState:
+    """The state after ``event``. Pure.
+
+    A turn that has ended (done, stopped, terminated) no longer changes; a failed one only takes the
+    session's termination; ``needs_action`` is a pause, so the turn continues when events keep coming.
+    """
+    if state.phase in _SETTLED or (state.phase == "failed" and not isinstance(event, Terminated)):
+        return state
+    if state.started_at is None and event.processed_at is not None:
+        state = state.model_copy(update={"started_at": event.processed_at})
+    match event:
+        case AgentMessage():
+            return _agent_message(state, event)
+        case MessagePreviewStart():
+            return _preview_start(state, event)
+        case MessageDelta():
+            return _message_delta(state, event)
+        case AgentThinking() | ThinkingPreviewStart():
+            return state.model_copy(update={"thinking": True})
+        case ToolUse():
+            return _tool_use(state, event)
+        case ToolResult():
+            return _tool_result(state, event)
+        case ToolConfirmation():
+            return _tool_confirmation(state, event)
+        case ModelRequestEnd():
+            return _model_request_end(state, event)
+        case UserInterrupt():
+            return state.model_copy(update={"interrupted": True})
+        case StatusRunning():
+            return _status_running(state)
+        case StatusIdle():
+            return _status_idle(state, event)
+        case SessionError():
+            return _session_error(state, event)
+        case Terminated():
+            return _terminated(state, event)
+        case _:  # user.message echo, session.usage (session-wide), unknown kinds
+            return state
+
+
+# --- text -----------------------------------------------------------------------------------------------
+
+
+def _agent_message(state: TurnState, event: AgentMessage) -> TurnState:
+    if event.delta:
+        # §3.8 legacy chunks: append to the chunked text being built, else start one
+        last = state.items[-1] if state.items else None
+        if isinstance(last, TextItem) and last.partial:
+            items = (*state.items[:-1], last.model_copy(update={"text": last.text + event.text}))
+        else:
+            chunk = TextItem(id=event.id or _new_id("text", state), text=event.text, partial=True)
+            items = (*state.items, chunk)
+    else:
+        # §3.6: the buffered message is authoritative; it replaces its preview (same id, or preview_id)
+        keys = {event.id, event.preview_id} - {None}
+        final = TextItem(id=event.id or event.preview_id or _new_id("text", state), text=event.text)
+        items = _put(state.items, lambda item: isinstance(item, TextItem) and item.id in keys, final)
+    return state.model_copy(update={"items": items, "thinking": False, "notice": None})
+
+
+def _preview_start(state: TurnState, event: MessagePreviewStart) -> TurnState:
+    current = _find_text(state, event.message_id)
+    if current is not None and not current.partial and not current.aborted:
+        return state  # already final; a late preview cannot improve on it
+    # §3.4 case 1: a replayed start means the server resends the deltas from the beginning: start over
+    fresh = TextItem(id=event.message_id, text="", partial=True)
+    items = _put(state.items, lambda item: isinstance(item, TextItem) and item.id == event.message_id, fresh)
+    return state.model_copy(update={"items": items, "thinking": False, "notice": None})
+
+
+def _message_delta(state: TurnState, event: MessageDelta) -> TurnState:
+    current = _find_text(state, event.message_id)
+    if current is not None and not current.partial:
+        return state  # final or aborted: deltas are best-effort and never override
+    # §3.6 merge: a new index inserts that block; an existing index appends to it
+    blocks = list(current.blocks) if current is not None else []
+    if event.index >= len(blocks):
+        blocks.extend([""] * (event.index - len(blocks) + 1))
+        blocks[event.index] = event.text
+    else:
+        blocks[event.index] += event.text
+    item = TextItem(id=event.message_id, text="".join(blocks), partial=True, blocks=tuple(blocks))
+    items = _put(state.items, lambda it: isinstance(it, TextItem) and it.id == event.message_id, item)
+    return state.model_copy(update={"items": items, "thinking": False, "notice": None})
+
+
+def _model_request_end(state: TurnState, event: ModelRequestEnd) -> TurnState:
+    # §3.6: the end of a model request closes any preview still open; what it showed is all there will be
+    items = _settle(state.items, aborted=True)
+    credits = state.credits
+    if event.credits is not None:
+        credits = round((credits or 0.0) + event.credits, 2)
+    return state.model_copy(update={"items": items, "credits": credits})
+
+
+# --- tools ----------------------------------------------------------------------------------------------
+
+
+def _tool_use(state: TurnState, event: ToolUse) -> TurnState:
+    if event.tool_use_id is not None and _find_tool(state, event.tool_use_id) is not None:
+        return state
+    item = ToolItem(
+        id=event.tool_use_id or _new_id("tool", state),
+        name=event.name,
+        input=event.input,
+        server=event.server,
+        status="waiting" if event.permission == "ask" else "running",
+        custom=event.custom,
+    )
+    return state.model_copy(update={"items": (*state.items, item), "thinking": False, "notice": None})
+
+
+def _tool_result(state: TurnState, event: ToolResult) -> TurnState:
+    tool = _find_tool(state, event.tool_use_id) if event.tool_use_id else None
+    if tool is None:
+        # no usable key (legacy streams): the oldest call still waiting for its result
+        tool = next(
+            (i for i in state.items if isinstance(i, ToolItem) and i.status in ("running", "waiting")), None
+        )
+    if tool is None:
+        return state
+    status: ToolStatus = "failed" if event.is_error else "done"
+    updated = tool.model_copy(update={"status": status, "result": _short(event.text)})
+    return state.model_copy(update={"items": _replace(state.items, tool, updated), "thinking": False})
+
+
+def _tool_confirmation(state: TurnState, event: ToolConfirmation) -> TurnState:
+    tool = _find_tool(state, event.tool_use_id)
+    if tool is None or tool.status != "waiting":
+        return state
+    if event.allowed:
+        updated = tool.model_copy(update={"status": "running"})
+    else:
+        updated = tool.model_copy(
+            update={"status": "failed", "result": _short(event.deny_message or "Denied.")}
+        )
+    return state.model_copy(update={"items": _replace(state.items, tool, updated)})
+
+
+# --- status ---------------------------------------------------------------------------------------------
+
+
+def _status_running(state: TurnState) -> TurnState:
+    if state.phase != "needs_action":
+        return state
+    # all pending actions were resolved: the paused turn goes on
+    return state.model_copy(
+        update={"phase": "running", "pending_action_ids": (), "stop_reason": None, "ended_at": None}
+    )
+
+
+def _status_idle(state: TurnState, event: StatusIdle) -> TurnState:
+    reason = event.stop_reason
+    if reason == "requires_action":
+        return state.model_copy(
+            update={
+                "phase": "needs_action",
+                "stop_reason": reason,
+                "pending_action_ids": event.event_ids,
+                "thinking": False,
+                "notice": None,
+                "ended_at": event.processed_at,
+            }
+        )
+    error: str | None = None
+    phase: Phase
+    if reason == "cancelled" or (reason == "end_turn" and state.interrupted):
+        phase = "stopped"
+    elif reason == "retries_exhausted":
+        phase = "failed"
+        error = "The agent gave up after repeated errors" + (
+            f": {state.last_error}" if state.last_error else "."
+        )
+    elif reason == "budget_reached":
+        phase, error = "failed", BUDGET_SENTENCE
+    else:  # end_turn, or a stop reason newer than this code (§7 #14: treat as the end of the turn)
+        phase = "done"
+    return _finish(state, phase, reason, error, event.processed_at)
+
+
+def _session_error(state: TurnState, event: SessionError) -> TurnState:
+    # §4.7: only `terminal` decides the outcome here; otherwise status_idle / status_terminated will
+    message = event.message or event.error_type
+    if event.retry_status == "retrying":
+        return state.model_copy(update={"notice": f"Qoder is retrying: {message}", "last_error": message})
+    if event.retry_status == "exhausted":
+        return state.model_copy(update={"last_error": message})
+    return _finish(
+        state.model_copy(update={"last_error": message}), "failed", None, message, event.processed_at
+    )
+
+
+def _terminated(state: TurnState, event: Terminated) -> TurnState:
+    cause = state.error if state.phase == "failed" else state.last_error
+    error = f"{_sentence(cause)} {TERMINATED_SENTENCE}" if cause else TERMINATED_SENTENCE
+    ended_at = event.processed_at if event.processed_at is not None else state.ended_at
+    return _finish(state, "terminated", state.stop_reason, error, ended_at)
+
+
+def _finish(
+    state: TurnState, phase: Phase, stop_reason: str | None, error: str | None, ended_at: float | None
+) -> TurnState:
+    return state.model_copy(
+        update={
+            "phase": phase,
+            "stop_reason": stop_reason,
+            "error": error,
+            "items": _settle(state.items, aborted=phase != "done"),
+            "thinking": False,
+            "notice": None,
+            "pending_action_ids": (),
+            "ended_at": ended_at,
+        }
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def _settle(items: tuple[TurnItem, ...], *, aborted: bool) -> tuple[TurnItem, ...]:
+    """Close every still-partial text (marked ``aborted`` if asked); drop previews that never got text."""
+    settled: list[TurnItem] = []
+    for item in items:
+        if isinstance(item, TextItem) and item.partial:
+            if not item.text:
+                continue
+            item = item.model_copy(update={"partial": False, "aborted": aborted, "blocks": ()})
+        settled.append(item)
+    return tuple(settled)
+
+
+def _put(
+    items: tuple[TurnItem, ...], match: Callable[[TurnItem], bool], new: TurnItem
+) -> tuple[TurnItem, ...]:
+    """``items`` with the first item satisfying ``match`` replaced by ``new``, or ``new`` appended."""
+    for index, item in enumerate(items):
+        if match(item):
+            return (*items[:index], new, *items[index + 1 :])
+    return (*items, new)
+
+
+def _replace(items: tuple[TurnItem, ...], old: TurnItem, new: TurnItem) -> tuple[TurnItem, ...]:
+    return _put(items, lambda item: item is old, new)
+
+
+def _find_text(state: TurnState, item_id: str) -> TextItem | None:
+    return next((i for i in state.items if isinstance(i, TextItem) and i.id == item_id), None)
+
+
+def _find_tool(state: TurnState, item_id: str) -> ToolItem | None:
+    return next((i for i in state.items if isinstance(i, ToolItem) and i.id == item_id), None)
+
+
+def _new_id(kind: str, state: TurnState) -> str:
+    """An id for an item whose event had none (legacy streams without ids)."""
+    return f"{kind}-{len(state.items)}"
+
+
+def _short(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= RESULT_LIMIT else text[: RESULT_LIMIT - 1].rstrip() + "…"
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
