@@ -1,0 +1,185 @@
+"""A turn as Slack messages: the live timeline while it runs, a collapsed summary once it has finished."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bot.render.message import SlackMessage, build_messages
+from bot.render.mrkdwn import is_fence_line, markdown_to_mrkdwn, safe_text
+from bot.turn import TextItem, ToolItem, TurnItem, TurnState
+
+SUMMARY_LIMIT = 80
+STOP_REASON_LIMIT = 60
+NOTICE_LIMIT = 300
+
+STATUS_EMOJI = {
+    "running": ":hourglass_flowing_sand:",
+    "done": ":white_check_mark:",
+    "failed": ":x:",
+    "waiting": ":raised_hand:",
+}
+_PATH_TOOLS = ("read", "edit", "multiedit", "write", "notebookedit")
+
+
+def render_turn(
+    state: TurnState, *, stop_value: str | None = None, now: float | None = None
+) -> list[SlackMessage]:
+    """The messages showing ``state``, in thread order (at least one).
+
+    While running: every tool line and answer text in stream order, then the notice and a status line; the
+    last message carries the stop button when ``stop_value`` is given. Once finished: one line summing up
+    the tools, the answer texts, the outcome, and a footer (duration, credits, unusual stop reason).
+    ``now`` stands in for ``ended_at`` when that is missing.
+    """
+    if not state.finished:
+        return build_messages(_running(state), stop_value=stop_value)
+    return build_messages(_finished(state, now), footer=_footer(state, now))
+
+
+def tool_line(tool: ToolItem) -> str:
+    """``<status emoji> *Name* `summary``` as safe mrkdwn."""
+    name = safe_text(" ".join(tool.name.split()) or "tool")
+    summary = tool_summary(tool)
+    line = f"{STATUS_EMOJI[tool.status]} *{name}*"
+    return f"{line} `{safe_text(summary)}`" if summary else line
+
+
+def tool_summary(tool: ToolItem) -> str:
+    """A one-line description of a tool call's input (raw text, at most ~80 chars, no backticks)."""
+    kind = tool.name.lower()
+    args = tool.input
+    if tool.server:
+        raw = f"{tool.server} · {tool.name}"
+    elif kind == "bash":
+        raw = _arg(args, "command")
+    elif kind in _PATH_TOOLS:
+        raw = _arg(args, "file_path") or _arg(args, "notebook_path") or _arg(args, "path")
+    elif kind in ("grep", "glob"):
+        pattern, path = _arg(args, "pattern"), _arg(args, "path")
+        raw = f"{pattern} in {path}" if path else pattern
+    elif kind == "webfetch":
+        raw = _arg(args, "url")
+    elif kind == "websearch":
+        raw = _arg(args, "query")
+    else:
+        strings = [value for value in args.values() if isinstance(value, str) and value.strip()]
+        raw = next((value for value in strings if len(value) <= 200), strings[0] if strings else "")
+    return _one_line(raw.replace("`", ""), SUMMARY_LIMIT)
+
+
+def format_duration(seconds: float) -> str:
+    """``8s``, ``2m 10s``, ``1h 5m``."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+
+
+def _running(state: TurnState) -> str:
+    status = []
+    if state.notice:
+        status.append(f"_{safe_text(_one_line(state.notice, NOTICE_LIMIT))}_")
+    status.append("_Thinking…_" if state.thinking else "_Working…_")
+    return "\n\n".join([*_timeline(state.items), "\n".join(status)])
+
+
+def _timeline(items: Iterable[TurnItem]) -> list[str]:
+    """Paragraphs in stream order: consecutive tool calls share one paragraph, one line each."""
+    parts: list[str] = []
+    tools: list[str] = []
+    for item in items:
+        if isinstance(item, ToolItem):
+            tools.append(tool_line(item))
+            continue
+        if tools:
+            parts.append("\n".join(tools))
+            tools = []
+        text = _answer(item)
+        if text:
+            parts.append(text)
+    if tools:
+        parts.append("\n".join(tools))
+    return parts
+
+
+def _finished(state: TurnState, now: float | None) -> str:
+    tools = [item for item in state.items if isinstance(item, ToolItem)]
+    ran = [tool for tool in tools if tool.status != "waiting"]
+    parts = [_tools_summary(ran, _duration(state, now))] if ran else []
+    parts += [text for item in state.items if isinstance(item, TextItem) if (text := _answer(item))]
+    parts += _outcome(state, [tool for tool in tools if tool.status == "waiting"])
+    return "\n\n".join(parts) or "_No answer._"
+
+
+def _tools_summary(tools: list[ToolItem], duration: str | None) -> str:
+    failed = sum(tool.status == "failed" for tool in tools)
+    line = (
+        f"{':x:' if failed else ':white_check_mark:'} Ran {len(tools)} tool{'' if len(tools) == 1 else 's'}"
+    )
+    if failed:
+        line += f" ({failed} failed)"
+    return f"{line} in {duration}" if duration else line
+
+
+def _outcome(state: TurnState, waiting: list[ToolItem]) -> list[str]:
+    if state.phase == "stopped":
+        return [":octagonal_sign: _Stopped._"]
+    if state.phase == "failed":
+        return [f":warning: {safe_text(state.error or 'The run failed.')}"]
+    if state.phase == "terminated":
+        return [f":warning: {safe_text(state.error or 'The session has ended.')}"]
+    if state.phase == "needs_action":
+        names = list(dict.fromkeys(f"*{safe_text(' '.join(tool.name.split()))}*" for tool in waiting))
+        what = f" to run {_and(names)}" if names else ""
+        return [
+            f":raised_hand: Waiting for your approval{what}.",
+            *(["\n".join(map(tool_line, waiting))] if waiting else []),
+        ]
+    return []
+
+
+def _answer(item: TextItem) -> str:
+    text = markdown_to_mrkdwn(item.text)
+    if not item.aborted:
+        return text
+    if not text or is_fence_line(text.rsplit("\n", 1)[-1]):
+        return f"{text}\n_(cut off)_".lstrip("\n")
+    return f"{text} _(cut off)_"
+
+
+def _footer(state: TurnState, now: float | None) -> str:
+    parts = []
+    duration = _duration(state, now)
+    if duration:
+        parts.append(duration)
+    if state.credits is not None:
+        parts.append(f"{state.credits:.2f} credits")
+    if state.stop_reason and state.stop_reason != "end_turn":
+        parts.append(f"stop reason: {safe_text(_one_line(state.stop_reason, STOP_REASON_LIMIT))}")
+    return " · ".join(parts)
+
+
+def _duration(state: TurnState, now: float | None) -> str | None:
+    end = state.ended_at if state.ended_at is not None else now
+    if state.started_at is None or end is None:
+        return None
+    return format_duration(end - state.started_at)
+
+
+def _arg(args: dict[str, Any], key: str) -> str:
+    value = args.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
