@@ -430,6 +430,7 @@ class FakeQoder:
         app = web.Application(middlewares=[self._middleware])
         app.on_response_prepare.append(self._add_request_id)
         base = BASE_PATH
+        app.router.add_get(f"{base}/models", self._list_models)
         app.router.add_post(f"{base}/sessions", self._create_session)
         app.router.add_get(f"{base}/sessions", self._list_sessions)
         app.router.add_post(f"{base}/sessions/search", self._search_sessions)
@@ -738,6 +739,10 @@ class FakeQoder:
         return [
             s for s in self.sessions.values() if not s.deleted and (include_archived or s.archived_at is None)
         ]
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        model = {"id": "ultimate", "type": "model", "display_name": "Ultimate", "is_enabled": True}
+        return web.json_response({"data": [model], "has_more": False})
 
     async def _list_sessions(self, request: web.Request) -> web.Response:
         q = request.query

@@ -81,16 +81,34 @@ def test_every_problem_is_reported_at_once_without_values(monkeypatch: pytest.Mo
     with pytest.raises(ConfigError) as caught:
         load_settings()
     names = [problem.split(":", 1)[0] for problem in caught.value.problems]
-    assert set(names) >= {"SLACK_BOT_TOKEN", "PORT", "STORE_URL", "QODER_PAT", "QODER_AGENT_ID", "SLACK_SIGNING_SECRET"}
+    assert set(names) >= {
+        "SLACK_BOT_TOKEN",
+        "PORT",
+        "STORE_URL",
+        "QODER_PAT",
+        "QODER_AGENT_ID",
+        "SLACK_SIGNING_SECRET",
+    }
     assert "not-a-bot-token-secret" not in str(caught.value)
 
 
 def test_app_without_configuration_exits_2_naming_each_variable(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in NAMES}
     result = subprocess.run(
-        [sys.executable, str(REPO / "app.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, str(REPO / "app.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
-    for name in ("SLACK_BOT_TOKEN", "QODER_PAT", "QODER_AGENT_ID", "QODER_ENVIRONMENT_ID", "SLACK_SIGNING_SECRET"):
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "QODER_PAT",
+        "QODER_AGENT_ID",
+        "QODER_ENVIRONMENT_ID",
+        "SLACK_SIGNING_SECRET",
+    ):
         assert name in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,0 +1,406 @@
+"""The use cases: a message in a thread, a stop request, a new session, turn endings.
+
+The bridge owns the thread↔session mapping and decides what happens to each incoming message: drop it as a
+duplicate, send it to the agent, or queue it behind the running turn. It knows nothing of Slack payloads
+(``bot/slack`` translates them) and nothing of the Qoder wire format (``bot/qoder`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.qoder import AuthenticationError, ConflictError, NotFoundError, QoderClient, QoderError
+from bot.relay import Relay
+from bot.render import escape, render_notice
+from bot.store import Store
+from bot.turn import TurnState
+
+log = logging.getLogger(__name__)
+
+DEDUPE_TTL_SECONDS = 24 * 3600.0
+TITLE_LENGTH = 80
+
+
+@dataclass(frozen=True)
+class Reactions:
+    """Emoji names the bot puts on a user's message to tell its state at a glance."""
+
+    received: str = "eyes"
+    queued: str = "hourglass_flowing_sand"
+    done: str = "white_check_mark"
+    stopped: str = "octagonal_sign"
+    failed: str = "warning"
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A user message addressed to the agent (mention, DM, or reply in a session thread)."""
+
+    thread: ThreadKey
+    ts: str
+    user: str
+    text: str
+    event_id: str = ""
+    addressed: bool = True  # a mention or a DM; False for a plain reply, which needs an existing session
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """One line of ``/qoder list``."""
+
+    record: SessionRecord
+    status: str
+    queued: int
+    permalink: str
+
+
+@dataclass
+class BridgeConfig:
+    agent_id: str
+    environment_id: str
+    allowed_users: tuple[str, ...] = ()
+    allowed_channels: tuple[str, ...] = ()
+    reactions: Reactions = field(default_factory=Reactions)
+
+
+class Bridge:
+    """Entry points called by the Slack layer; each is safe to call concurrently."""
+
+    def __init__(
+        self, qoder: QoderClient, store: Store, relay: Relay, slack: AsyncWebClient, config: BridgeConfig
+    ) -> None:
+        self._qoder = qoder
+        self._store = store
+        self._relay = relay
+        self._slack = slack
+        self._config = config
+        self._thread_locks: defaultdict[ThreadKey, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._background: set[asyncio.Task[None]] = set()
+        relay.on_turn_end = self._on_turn_end
+
+    # ---- incoming messages -------------------------------------------------------------------------
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        """Send ``message`` to the thread's session (creating it), or queue it while a turn runs.
+
+        A Slack message is acted on once, however often and in however many events it is delivered.
+        A plain thread reply (``addressed=False``) is ignored unless the thread already has a session.
+        """
+        thread = message.thread
+        if not message.addressed and await self._store.get_session(thread) is None:
+            return
+        keys = [f"msg:{thread.channel}:{message.ts}"]
+        if message.event_id:
+            keys.append(f"event:{message.event_id}")
+        if not await self._claim(keys):
+            log.debug("duplicate delivery of %s/%s ignored", thread.channel, message.ts)
+            return
+        if not self._allowed(message):
+            await self._notice(
+                thread, "Sorry, I'm not enabled for you in this channel. Ask an admin to add you."
+            )
+            return
+        try:
+            await self._accept(message)
+        except QoderError as error:
+            log.warning("could not hand %s/%s to Qoder: %s", thread.channel, message.ts, error)
+            await self._react(thread.channel, message.ts, self._config.reactions.failed)
+            await self._notice(thread, _explain(error))
+        except Exception:
+            for key in keys:  # let Slack's retry of this delivery be processed
+                await self._store.release_event(key)
+            raise
+
+    async def _accept(self, message: IncomingMessage) -> None:
+        thread = message.thread
+        await self._store.index_message(thread.channel, thread.thread_ts, thread)
+        await self._store.index_message(thread.channel, message.ts, thread)
+        await self._react(thread.channel, message.ts, self._config.reactions.received)
+        async with self._thread_locks[thread]:
+            session = await self._ensure_session(thread, message)
+            turn = await self._store.get_turn(session.session_id)
+            busy = (turn is not None and turn.active) or await self._store.queue_length(
+                session.session_id
+            ) > 0
+            queued = QueuedMessage(thread, message.ts, message.user, message.text)
+            if busy:
+                await self._queue(session.session_id, queued)
+                return
+            await self._send(session, queued)
+
+    async def _ensure_session(self, thread: ThreadKey, message: IncomingMessage) -> SessionRecord:
+        existing = await self._store.get_session(thread)
+        if existing is not None:
+            return existing
+        return await self._create_session(thread, message.text, attempt="")
+
+    async def _create_session(self, thread: ThreadKey, text: str, *, attempt: str) -> SessionRecord:
+        title = " ".join(text.split())[:TITLE_LENGTH] or "Slack thread"
+        session = await self._qoder.create_session(
+            agent=self._config.agent_id,
+            environment_id=self._config.environment_id,
+            title=title,
+            metadata={
+                "source": "slack",
+                "slack_team": thread.team,
+                "slack_channel": thread.channel,
+                "slack_thread_ts": thread.thread_ts,
+            },
+            idempotency_key=f"slack-session:{thread}{attempt}",
+        )
+        record = SessionRecord(thread=thread, session_id=session.id, created_at=time.time(), title=title)
+        await self._store.save_session(record)
+        log.info("session %s created for thread %s", session.id, thread)
+        return record
+
+    async def _send(self, session: SessionRecord, message: QueuedMessage) -> None:
+        """Send ``message`` as a user.message and start relaying the turn it opens."""
+        key = f"slack-msg:{message.thread.channel}:{message.message_ts}"
+        try:
+            echo_id = await self._qoder.send_message(session.session_id, message.text, idempotency_key=key)
+        except ConflictError as error:
+            if not error.busy:
+                if error.archived:
+                    await self._replace_session(session, message)
+                    return
+                raise
+            await self._queue(session.session_id, message)
+            self._watch_foreign_turn(session)
+            return
+        except NotFoundError:
+            await self._replace_session(session, message)
+            return
+        turn = TurnRecord(
+            session_id=session.session_id,
+            thread=message.thread,
+            cursor=echo_id or None,
+            user_ts=message.message_ts,
+            updated_at=time.time(),
+        )
+        await self._store.save_turn(turn)
+        self._relay.start(turn)
+
+    async def _replace_session(self, old: SessionRecord, message: QueuedMessage) -> None:
+        """The session is gone (deleted, expired, archived): start a new one and say so."""
+        log.info("session %s is gone; starting a new one for %s", old.session_id, old.thread)
+        await self._notice(
+            old.thread,
+            "The earlier Qoder session is no longer available, so I started a new one without its context.",
+        )
+        fresh = await self._create_session(old.thread, message.text, attempt=f":after:{old.session_id}")
+        await self._send(fresh, message)
+
+    async def _queue(self, session_id: str, message: QueuedMessage) -> None:
+        await self._store.enqueue(session_id, message)
+        await self._react(message.thread.channel, message.message_ts, self._config.reactions.queued)
+
+    def _watch_foreign_turn(self, session: SessionRecord) -> None:
+        """Qoder says busy but no turn of ours runs: wait for the session to go idle, then drain the queue."""
+        if self._relay.is_relaying(session.session_id):
+            return
+        task = asyncio.create_task(self._drain_when_idle(session), name=f"drain {session.session_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _drain_when_idle(self, session: SessionRecord, poll_seconds: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(poll_seconds)
+            try:
+                current = await self._qoder.get_session(session.session_id)
+            except QoderError as error:
+                log.warning("polling %s failed: %s", session.session_id, error)
+                continue
+            if current.status != "running" and current.status != "canceling":
+                await self._drain(session.session_id)
+                return
+
+    # ---- turn endings -------------------------------------------------------------------------------
+
+    async def _on_turn_end(self, turn: TurnRecord, state: TurnState) -> None:
+        reactions = self._config.reactions
+        outcome = {"done": reactions.done, "stopped": reactions.stopped, "needs_action": reactions.done}
+        await self._unreact(turn.thread.channel, turn.user_ts, reactions.received)
+        await self._react(turn.thread.channel, turn.user_ts, outcome.get(state.phase, reactions.failed))
+        if state.phase == "terminated":
+            await self._forget_session(turn)
+        await self._drain(turn.session_id)
+
+    async def _forget_session(self, turn: TurnRecord) -> None:
+        """A terminated session takes no more input; the next message in the thread starts a new one."""
+        record = await self._store.get_session(turn.thread)
+        if record is not None and record.session_id == turn.session_id:
+            queued = await self._store.peek_queue(turn.session_id)
+            if queued is not None:
+                fresh = await self._create_session(
+                    turn.thread, queued.text, attempt=f":after:{turn.session_id}"
+                )
+                await self._move_queue(turn.session_id, fresh.session_id)
+
+    async def _move_queue(self, old_session: str, new_session: str) -> None:
+        while (queued := await self._store.peek_queue(old_session)) is not None:
+            await self._store.enqueue(new_session, queued)
+            await self._store.pop_queue(old_session, queued.message_ts)
+
+    async def _drain(self, session_id: str) -> None:
+        """Send the oldest queued message of the thread's session, if any."""
+        thread = await self._store.thread_for_session(session_id)
+        if thread is None:
+            return
+        async with self._thread_locks[thread]:
+            session = await self._store.get_session(thread)
+            if session is None:
+                return
+            queued = await self._store.peek_queue(session.session_id)
+            if queued is None:
+                return
+            await self._store.pop_queue(session.session_id, queued.message_ts)
+            await self._unreact(thread.channel, queued.message_ts, self._config.reactions.queued)
+            try:
+                await self._send(session, queued)
+            except QoderError as error:
+                await self._notice(thread, _explain(error))
+
+    # ---- stop ---------------------------------------------------------------------------------------
+
+    async def on_stop(self, channel: str, item_ts: str, *, dedupe_key: str) -> bool:
+        """Interrupt the running turn of the session that message ``(channel, item_ts)`` belongs to.
+
+        Returns True when an interrupt was sent.
+        """
+        thread = await self._store.thread_for_message(channel, item_ts)
+        if thread is None:
+            return False
+        return await self.stop_thread(thread, dedupe_key=dedupe_key)
+
+    async def stop_thread(self, thread: ThreadKey, *, dedupe_key: str) -> bool:
+        """Interrupt the running turn of ``thread``'s session; True when an interrupt was sent."""
+        session = await self._store.get_session(thread)
+        if session is None:
+            return False
+        turn = await self._store.get_turn(session.session_id)
+        if turn is None or not turn.active:
+            return False
+        if not await self._claim([f"stop:{dedupe_key}"]):
+            return False
+        try:
+            await self._qoder.interrupt(session.session_id, idempotency_key=f"slack-stop:{dedupe_key}")
+        except QoderError as error:
+            await self._notice(thread, f"I couldn't stop the run: {_explain(error)}")
+            return False
+        log.info("interrupt sent to %s", session.session_id)
+        return True
+
+    # ---- slash command use cases --------------------------------------------------------------------
+
+    async def start_from_command(self, team: str, channel: str, user: str, prompt: str) -> str:
+        """Post a root message for ``prompt`` in ``channel`` and run it as a new session thread; returns its ts."""
+        root = await self._slack.chat_postMessage(
+            channel=channel, text=f"<@{user}> asked Qoder: {escape(prompt)}"
+        )
+        ts = str(root["ts"])
+        thread = ThreadKey(team, channel, ts)
+        await self.on_message(IncomingMessage(thread=thread, ts=ts, user=user, text=prompt))
+        return ts
+
+    async def list_sessions(self, team: str, channel: str, timeout: float = 1.5) -> list[SessionSummary]:
+        """This channel's sessions, newest first, with live status (``unknown`` when Qoder is slow)."""
+        records = await self._store.sessions_in_channel(team, channel)
+
+        async def summarise(record: SessionRecord) -> SessionSummary:
+            status: str
+            try:
+                status = (await asyncio.wait_for(self._qoder.get_session(record.session_id), timeout)).status
+            except (QoderError, TimeoutError):
+                status = "unknown"
+            queued = await self._store.queue_length(record.session_id)
+            return SessionSummary(record, status, queued, await self._permalink(record.thread, timeout))
+
+        return list(await asyncio.gather(*(summarise(r) for r in records)))
+
+    async def qoder_reachable(self, timeout: float = 1.5) -> bool:
+        """True when Qoder answers an authenticated request in time."""
+        try:
+            await asyncio.wait_for(self._qoder.ping(), timeout)
+        except (QoderError, TimeoutError):
+            return False
+        return True
+
+    async def store_healthy(self) -> bool:
+        """True when the store answers."""
+        return await self._store.ping()
+
+    @property
+    def active_runs(self) -> int:
+        return len(self._relay.active_sessions)
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    async def _claim(self, keys: list[str]) -> bool:
+        claimed: list[str] = []
+        for key in keys:
+            if not await self._store.claim_event(key, DEDUPE_TTL_SECONDS):
+                for done in claimed:
+                    await self._store.release_event(done)
+                return False
+            claimed.append(key)
+        return True
+
+    def _allowed(self, message: IncomingMessage) -> bool:
+        users, channels = self._config.allowed_users, self._config.allowed_channels
+        if users and message.user not in users:
+            return False
+        is_dm = message.thread.channel.startswith("D")
+        return not channels or is_dm or message.thread.channel in channels
+
+    async def _permalink(self, thread: ThreadKey, timeout: float) -> str:
+        try:
+            response = await asyncio.wait_for(
+                self._slack.chat_getPermalink(channel=thread.channel, message_ts=thread.thread_ts), timeout
+            )
+            return str(response["permalink"])
+        except (SlackApiError, TimeoutError, KeyError):
+            return ""
+
+    async def _notice(self, thread: ThreadKey, text: str) -> None:
+        try:
+            response = await self._slack.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.thread_ts, **render_notice(text).payload()
+            )
+            await self._store.index_message(thread.channel, str(response["ts"]), thread)
+        except SlackApiError as error:
+            log.warning("could not post a notice in %s: %s", thread, error.response.get("error"))
+
+    async def _react(self, channel: str, ts: str, name: str) -> None:
+        if not name or not ts:
+            return
+        try:
+            await self._slack.reactions_add(channel=channel, timestamp=ts, name=name)
+        except SlackApiError as error:
+            if error.response.get("error") != "already_reacted":
+                log.debug("reactions.add %s failed: %s", name, error.response.get("error"))
+
+    async def _unreact(self, channel: str, ts: str, name: str) -> None:
+        if not name or not ts:
+            return
+        try:
+            await self._slack.reactions_remove(channel=channel, timestamp=ts, name=name)
+        except SlackApiError as error:
+            log.debug("reactions.remove %s failed: %s", name, error.response.get("error"))
+
+
+def _explain(error: QoderError) -> str:
+    """One plain sentence for the thread about a Qoder failure the user can see or act on."""
+    if isinstance(error, AuthenticationError):
+        return "Qoder rejected my credentials, so I can't run the agent. An admin needs to check QODER_PAT."
+    if isinstance(error, NotFoundError):
+        return "Qoder couldn't find the agent, environment or session I was configured with."
+    return f"Qoder didn't accept the request ({error.message}). Please try again in a moment."

@@ -1,0 +1,181 @@
+"""Wiring: Settings → store, Qoder client, Slack client, relay, bridge → Bolt app → Socket Mode or HTTP.
+
+``/healthz`` (200 once ready, else 503) and ``/metrics`` are served on ``PORT`` in both modes; in HTTP mode
+Slack posts to ``/slack/events`` on the same port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.bridge import Bridge, BridgeConfig
+from bot.config import ConfigError, Settings, load_settings
+from bot.qoder import QoderClient
+from bot.ratelimit import Rate, RateBudget
+from bot.relay import Relay
+from bot.slack import register
+from bot.store import Store, open_store
+
+log = logging.getLogger("qoder_slack")
+
+SHUTDOWN_GRACE_SECONDS = 8.0
+
+
+@dataclass
+class Runtime:
+    """Everything one running bot owns."""
+
+    settings: Settings
+    store: Store
+    qoder: QoderClient
+    slack: AsyncWebClient
+    relay: Relay
+    bridge: Bridge
+    app: AsyncApp
+    ready: bool = False
+
+    async def aclose(self) -> None:
+        await self.relay.shutdown()
+        await self.qoder.aclose()
+        await self.store.close()
+
+
+def default_budget() -> RateBudget:
+    """Slack's documented limits (slack-platform.md §4), a little under them."""
+    return RateBudget(
+        workspace={
+            "chat.update": Rate(calls=50, per_seconds=60, burst=5),
+            "chat.postMessage": Rate(calls=300, per_seconds=60, burst=10),
+        },
+        per_channel={"chat.postMessage": Rate(calls=1, per_seconds=1, burst=3)},
+    )
+
+
+async def build(settings: Settings) -> Runtime:
+    """Create and connect every component; nothing is listening yet."""
+    store = open_store(settings.STORE_URL)
+    qoder = QoderClient(settings.QODER_API_URL, settings.QODER_PAT)
+    slack = AsyncWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
+    relay = Relay(qoder, store, slack, update_interval=settings.UPDATE_INTERVAL, budget=default_budget())
+    bridge = Bridge(
+        qoder,
+        store,
+        relay,
+        slack,
+        BridgeConfig(
+            agent_id=settings.QODER_AGENT_ID,
+            environment_id=settings.QODER_ENVIRONMENT_ID,
+            allowed_users=settings.ALLOWED_USERS,
+            allowed_channels=settings.ALLOWED_CHANNELS,
+        ),
+    )
+    app = AsyncApp(
+        client=slack,
+        signing_secret=settings.SLACK_SIGNING_SECRET or None,
+        request_verification_enabled=settings.mode == "http",
+    )
+    register(app, bridge, stop_reactions=settings.STOP_REACTIONS)
+    return Runtime(settings, store, qoder, slack, relay, bridge, app)
+
+
+def web_app(runtime: Runtime) -> web.Application:
+    """The aiohttp application serving health, metrics and (HTTP mode) Slack's requests."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": runtime.ready}, status=200 if runtime.ready else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        lines = [
+            "# TYPE qoder_slack_active_runs gauge",
+            f"qoder_slack_active_runs {len(runtime.relay.active_sessions)}",
+            "# TYPE qoder_slack_ready gauge",
+            f"qoder_slack_ready {int(runtime.ready)}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    async def slack_events(request: web.Request) -> web.Response:
+        if not runtime.ready:
+            return web.Response(status=503)
+        response = await runtime.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    application = web.Application()
+    application.router.add_get("/healthz", healthz)
+    application.router.add_get("/metrics", metrics)
+    if runtime.settings.mode == "http":
+        application.router.add_post("/slack/events", slack_events)
+    return application
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    handle_signals: bool = True,
+    runtime: Runtime | None = None,
+) -> None:
+    """Run the bot until ``stop`` is set (or SIGTERM/SIGINT when ``handle_signals``), then drain and return."""
+    stop = stop or asyncio.Event()
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+    runtime = runtime or await build(settings)
+    runner = web.AppRunner(web_app(runtime), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host="0.0.0.0", port=settings.PORT).start()
+    socket_handler = None
+    try:
+        if settings.mode == "socket":
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket_handler = AsyncSocketModeHandler(runtime.app, settings.SLACK_APP_TOKEN)
+            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+        resumed = await runtime.relay.resume_all()
+        runtime.ready = True
+        log.info(
+            "ready (%s mode, port %d, %d unfinished turn(s) resumed)", settings.mode, settings.PORT, resumed
+        )
+        await stop.wait()
+        log.info("shutting down")
+        runtime.ready = False
+    finally:
+        if socket_handler is not None:
+            await socket_handler.close_async()  # type: ignore[no-untyped-call]
+        try:
+            await asyncio.wait_for(runtime.aclose(), SHUTDOWN_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("shutdown took longer than %.0fs", SHUTDOWN_GRACE_SECONDS)
+        await runner.cleanup()
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python app.py``: exit 2 with one line per problem when the configuration is unusable."""
+    parser = argparse.ArgumentParser(prog="qoder-slack", description="Qoder Cloud Agents in Slack threads.")
+    parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print("qoder-slack cannot start; fix these environment variables:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.LOG_LEVEL.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    asyncio.run(serve(settings))
+    return 0

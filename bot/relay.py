@@ -1,0 +1,183 @@
+"""One task per running turn: Qoder stream → fold → render → Slack, with durable progress.
+
+After every successful Slack write the turn record (cursor, state, reply ts) is stored, so a restarted bot
+resumes each unfinished turn from exactly what Slack already shows: it re-opens the stream after the stored
+cursor and keeps editing the same replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import TurnRecord
+from bot.publisher import ReplyPublisher
+from bot.qoder import QoderClient, QoderError
+from bot.ratelimit import RateBudget
+from bot.render import SlackMessage, render_turn
+from bot.store import Store
+from bot.turn import TurnState, fold
+
+log = logging.getLogger(__name__)
+
+FLUSH_ON_SHUTDOWN_SECONDS = 5.0
+
+TurnEnded = Callable[[TurnRecord, TurnState], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A turn state together with the stream cursor that produced it."""
+
+    state: TurnState
+    cursor: str | None
+
+
+class Relay:
+    """Runs and tracks the relay tasks of this process."""
+
+    def __init__(
+        self,
+        qoder: QoderClient,
+        store: Store,
+        slack: AsyncWebClient,
+        *,
+        update_interval: float,
+        budget: RateBudget | None = None,
+        on_turn_end: TurnEnded | None = None,
+    ) -> None:
+        self._qoder = qoder
+        self._store = store
+        self._slack = slack
+        self._interval = update_interval
+        self._budget = budget
+        self.on_turn_end = on_turn_end
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def active_sessions(self) -> list[str]:
+        """Sessions whose turn this process is relaying right now."""
+        return [sid for sid, task in self._tasks.items() if not task.done()]
+
+    def is_relaying(self, session_id: str) -> bool:
+        task = self._tasks.get(session_id)
+        return task is not None and not task.done()
+
+    def start(self, turn: TurnRecord) -> None:
+        """Relay ``turn`` until it finishes; a no-op when this session is already being relayed."""
+        if self.is_relaying(turn.session_id):
+            return
+        task = asyncio.create_task(self._run(turn), name=f"relay {turn.session_id}")
+        self._tasks[turn.session_id] = task
+        task.add_done_callback(lambda done: self._forget(turn.session_id, done))
+
+    async def resume_all(self) -> int:
+        """Restart the relays of every turn the store says is unfinished; returns how many."""
+        turns = await self._store.active_turns()
+        for turn in turns:
+            log.info("resuming turn of session %s from cursor %s", turn.session_id, turn.cursor)
+            self.start(turn)
+        return len(turns)
+
+    async def wait(self, session_id: str) -> None:
+        """Wait for the current relay of ``session_id`` (if any) to finish."""
+        task = self._tasks.get(session_id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """Stop every relay. Progress already written to Slack is in the store; the rest resumes later."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _forget(self, session_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(session_id) is task:
+            del self._tasks[session_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("relay of %s crashed", session_id, exc_info=task.exception())
+
+    async def _run(self, turn: TurnRecord) -> None:
+        state = TurnState.model_validate_json(turn.state_json) if turn.state_json else TurnState()
+        record = turn
+
+        async def persist(frame: Frame, reply_ts: list[str]) -> None:
+            nonlocal record
+            record = replace(
+                record,
+                cursor=frame.cursor,
+                state_json=frame.state.model_dump_json(),
+                reply_ts=reply_ts,
+                updated_at=time.time(),
+            )
+            await self._store.save_turn(record)
+
+        async def index_reply(ts: str) -> None:
+            await self._store.index_message(turn.thread.channel, ts, turn.thread)
+
+        stop_value = str(turn.thread)
+
+        def render(frame: Frame) -> list[SlackMessage]:
+            return render_turn(frame.state, stop_value=stop_value)
+
+        publisher: ReplyPublisher[Frame] = ReplyPublisher(
+            self._slack,
+            channel=turn.thread.channel,
+            thread_ts=turn.thread.thread_ts,
+            render=render,
+            on_written=persist,
+            on_posted=index_reply,
+            reply_ts=turn.reply_ts,
+            interval=self._interval,
+            budget=self._budget,
+        )
+        cursor = turn.cursor
+        if not turn.reply_ts:
+            publisher.show(Frame(state, cursor))
+        try:
+            if not state.finished:
+                state, cursor = await self._follow(turn.session_id, publisher, state, cursor)
+        except QoderError as error:
+            log.warning("stream of session %s failed: %s", turn.session_id, error)
+            state = state.model_copy(update={"phase": "failed", "error": _stream_failure(error)})
+        except asyncio.CancelledError:
+            # Shutting down: make what was already received visible (and its cursor durable) if Slack lets us.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(publisher.flush(), FLUSH_ON_SHUTDOWN_SECONDS)
+            await publisher.aclose()
+            raise
+        publisher.show(Frame(state, cursor))
+        await publisher.flush()
+        record = replace(record, active=False, state_json=state.model_dump_json(), updated_at=time.time())
+        await self._store.save_turn(record)
+        if self._tasks.get(turn.session_id) is asyncio.current_task():
+            del self._tasks[turn.session_id]  # the next turn (started by on_turn_end) gets a relay of its own
+        if self.on_turn_end is not None:
+            await self.on_turn_end(record, state)
+
+    async def _follow(
+        self, session_id: str, publisher: ReplyPublisher[Frame], state: TurnState, cursor: str | None
+    ) -> tuple[TurnState, str | None]:
+        """Fold stream events into ``state`` until the turn finishes; each new state goes to the publisher."""
+        stream = self._qoder.stream(session_id, last_event_id=cursor)
+        try:
+            async for event in stream:
+                state = fold(state, event)
+                cursor = event.cursor or cursor
+                publisher.show(Frame(state, cursor))
+                if state.finished:
+                    break
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        return state, cursor
+
+
+def _stream_failure(error: QoderError) -> str:
+    return f"I lost the connection to the Qoder session: {error.message}"

@@ -1,0 +1,109 @@
+"""Bolt listeners: Slack events, the stop button and ``/qoder``, translated into Bridge calls."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.bridge import Bridge, IncomingMessage
+from bot.models import ThreadKey
+from bot.slack.commands import handle_command
+from bot.slack.text import to_agent_text
+
+log = logging.getLogger(__name__)
+
+# Message subtypes that are still a person talking (slack-platform.md §5.3); every other subtype is ignored.
+USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
+STOP_ACTION_ID = "qoder_stop"
+# Subscribed events the bot has no use for; they still need a listener or Slack keeps redelivering them.
+IGNORED_EVENTS = ("reaction_removed", "app_home_opened", "member_joined_channel", "member_left_channel")
+
+Ack = Callable[..., Awaitable[None]]
+
+
+def register(app: AsyncApp, bridge: Bridge, *, stop_reactions: tuple[str, ...]) -> None:
+    """Attach every listener of the bot to ``app``."""
+    stop_names = frozenset(stop_reactions)
+
+    @app.event("app_mention")
+    async def on_mention(body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        message = _incoming(body, event, context, addressed=True)
+        if message is not None:
+            await bridge.on_message(message)
+
+    @app.event("message")
+    async def on_message(body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        thread_ts = event.get("thread_ts")
+        is_dm = event.get("channel_type") == "im"
+        is_reply = bool(thread_ts) and thread_ts != event.get("ts")
+        if not (is_dm or is_reply):
+            return  # a top-level channel message reaches the bot only through app_mention
+        message = _incoming(body, event, context, addressed=is_dm)
+        if message is not None:
+            await bridge.on_message(message)
+
+    @app.event("reaction_added")
+    async def on_reaction(body: dict[str, Any], event: dict[str, Any]) -> None:
+        name = str(event.get("reaction", "")).split("::", 1)[0]
+        item = event.get("item") or {}
+        if name not in stop_names or item.get("type") != "message":
+            return
+        key = str(body.get("event_id") or f"{item.get('channel')}:{item.get('ts')}:{event.get('event_ts')}")
+        await bridge.on_stop(str(item.get("channel")), str(item.get("ts")), dedupe_key=key)
+
+    for name in IGNORED_EVENTS:
+        app.event(name)(_ignore)
+
+    @app.action(STOP_ACTION_ID)
+    async def on_stop_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        try:
+            thread = ThreadKey.parse(str(action.get("value", "")))
+        except ValueError:
+            log.warning("stop button with an unreadable value ignored")
+            return
+        await bridge.stop_thread(
+            thread, dedupe_key=f"button:{action.get('action_ts') or body.get('trigger_id')}"
+        )
+
+    @app.command("/qoder")
+    async def on_command(ack: Ack, command: dict[str, Any]) -> None:
+        await handle_command(ack, command, bridge)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("listener failed for a %s request", body.get("type", "?"), exc_info=error)
+
+
+async def _ignore() -> None:
+    return None
+
+
+def _incoming(
+    body: dict[str, Any], event: dict[str, Any], context: dict[str, Any], *, addressed: bool
+) -> IncomingMessage | None:
+    """The user message in ``event``, or None for bots, edits, joins and other non-messages."""
+    if event.get("bot_id") or event.get("subtype") not in USER_SUBTYPES or not event.get("user"):
+        return None
+    if event.get("hidden"):
+        return None
+    team = str(context.get("team_id") or body.get("team_id") or event.get("team") or "")
+    channel, ts = str(event.get("channel", "")), str(event.get("ts", ""))
+    if not (team and channel and ts):
+        return None
+    text = to_agent_text(str(event.get("text") or ""), context.get("bot_user_id"))
+    files = tuple(str(f.get("name") or f.get("title") or "file") for f in event.get("files") or [])
+    if files:
+        text = f"{text}\n\n(Attached in Slack: {', '.join(files)})".strip()
+    return IncomingMessage(
+        thread=ThreadKey(team, channel, str(event.get("thread_ts") or ts)),
+        ts=ts,
+        user=str(event["user"]),
+        text=text,
+        event_id=str(body.get("event_id") or ""),
+        addressed=addressed,
+        files=files,
+    )
