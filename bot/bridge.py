@@ -184,6 +184,8 @@ class Bridge:
             thread=message.thread,
             cursor=echo_id or None,
             user_ts=message.message_ts,
+            user_id=message.user,
+            start_event_id=echo_id,
             updated_at=time.time(),
         )
         await self._store.save_turn(turn)

@@ -42,6 +42,8 @@ class TurnRecord:
     ``cursor`` is the id of the last Qoder event whose effect is visible in Slack, ``state_json`` the turn
     state serialised at that same moment, and ``reply_ts`` the Slack ts of the bot replies of this turn in
     order. Together they let a restarted bot continue the same replies without losing or repeating output.
+    ``user_ts``/``user_id`` name the Slack message and person that started the turn, and ``start_event_id``
+    the Qoder echo of that message (where the turn's events begin).
     """
 
     session_id: str
@@ -53,6 +55,8 @@ class TurnRecord:
     user_ts: str = ""
     stop_requested: bool = False
     updated_at: float = 0.0
+    user_id: str = ""
+    start_event_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ def turn_to_json(turn: TurnRecord) -> str:
             "user_ts": turn.user_ts,
             "stop_requested": turn.stop_requested,
             "updated_at": turn.updated_at,
+            "user_id": turn.user_id,
+            "start_event_id": turn.start_event_id,
         }
     )
 
@@ -110,6 +112,8 @@ def turn_from_json(text: str | bytes) -> TurnRecord:
         user_ts=_str(data, "user_ts"),
         stop_requested=_bool(data, "stop_requested"),
         updated_at=_float(data, "updated_at"),
+        user_id=str(data.get("user_id") or ""),
+        start_event_id=str(data.get("start_event_id") or ""),
     )
 
 

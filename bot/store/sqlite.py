@@ -62,7 +62,9 @@ CREATE TABLE IF NOT EXISTS turns (
     active          INTEGER NOT NULL,
     user_ts         TEXT NOT NULL DEFAULT '',
     stop_requested  INTEGER NOT NULL DEFAULT 0,
-    updated_at      REAL NOT NULL DEFAULT 0
+    updated_at      REAL NOT NULL DEFAULT 0,
+    user_id         TEXT NOT NULL DEFAULT '',
+    start_event_id  TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS turns_active ON turns (active) WHERE active = 1;
 
@@ -78,7 +80,8 @@ CREATE INDEX IF NOT EXISTS queue_by_session ON queue (session_id, id);
 """
 
 _TURN_COLUMNS = (
-    "session_id, thread, cursor, reply_ts, state_json, active, user_ts, stop_requested, updated_at"
+    "session_id, thread, cursor, reply_ts, state_json, active, user_ts, stop_requested, updated_at, user_id,"
+    " start_event_id"
 )
 
 DEFAULT_MESSAGE_TTL = 30 * 24 * 3600.0
@@ -112,8 +115,20 @@ def _session_from_row(row: tuple[str, str, float, str]) -> SessionRecord:
     return SessionRecord(ThreadKey.parse(thread), session_id, float(created_at), title)
 
 
-def _turn_from_row(row: tuple[str, str, str | None, str, str, int, str, int, float]) -> TurnRecord:
-    session_id, thread, cursor, reply_ts, state_json, active, user_ts, stop_requested, updated_at = row
+def _turn_from_row(row: tuple[str, str, str | None, str, str, int, str, int, float, str, str]) -> TurnRecord:
+    (
+        session_id,
+        thread,
+        cursor,
+        reply_ts,
+        state_json,
+        active,
+        user_ts,
+        stop_requested,
+        updated_at,
+        user_id,
+        start_event_id,
+    ) = row
     return TurnRecord(
         session_id=session_id,
         thread=ThreadKey.parse(thread),
@@ -124,6 +139,8 @@ def _turn_from_row(row: tuple[str, str, str | None, str, str, int, str, int, flo
         user_ts=user_ts,
         stop_requested=bool(stop_requested),
         updated_at=float(updated_at),
+        user_id=user_id,
+        start_event_id=start_event_id,
     )
 
 
@@ -273,10 +290,13 @@ class SqliteStore:
             turn.user_ts,
             int(turn.stop_requested),
             turn.updated_at,
+            turn.user_id,
+            turn.start_event_id,
         )
         await self._run(
             lambda conn: conn.execute(
-                f"INSERT OR REPLACE INTO turns ({_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", params
+                f"INSERT OR REPLACE INTO turns ({_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
             )
         )
 

@@ -194,6 +194,8 @@ async def test_turn_roundtrip_keeps_every_field(store: Store) -> None:
         user_ts="1700000000.000900",
         stop_requested=True,
         updated_at=1234.5,
+        user_id="U123",
+        start_event_id="evt_41",
     )
     await store.save_turn(record)
     assert await store.get_turn("s-1") == record
