@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -25,6 +25,23 @@ from bot.render import SlackMessage
 log = logging.getLogger(__name__)
 
 Frame = TypeVar("Frame")
+FrameContra = TypeVar("FrameContra", contravariant=True)
+
+
+class Publisher(Protocol[FrameContra]):
+    """Puts the frames of one turn into its thread; ``reply_ts`` lists the bot messages it owns, in order."""
+
+    reply_ts: list[str]
+
+    def show(self, frame: FrameContra) -> None:
+        """Make ``frame`` the newest state to publish; returns at once."""
+
+    async def flush(self) -> None:
+        """Return once the newest frame is visible in Slack (or failed for good)."""
+
+    async def aclose(self) -> None:
+        """Stop; frames not yet written are dropped."""
+
 
 # Slack errors after which the message we were editing is gone for good: post a fresh one instead.
 _GONE = {"message_not_found", "cant_update_message", "edit_window_closed"}

@@ -22,6 +22,7 @@ from bot.qoder.events import (
     SessionError,
     StatusIdle,
     StatusRunning,
+    StreamReconnecting,
     Terminated,
     ThinkingPreviewStart,
     ToolConfirmation,
@@ -93,6 +94,7 @@ class TurnState(BaseModel):
         return self.phase != "running"
 
 
+RECONNECTING_NOTICE = "Lost the connection to Qoder; reconnecting…"
 TERMINATED_SENTENCE = "This Qoder session has ended; send a new message to start a fresh one."
 BUDGET_SENTENCE = "The session reached its budget."
 RESULT_LIMIT = 500
@@ -108,6 +110,10 @@ def fold(state: TurnState, event: QoderEvent) -> TurnState:
     """
     if state.phase in _SETTLED or (state.phase == "failed" and not isinstance(event, Terminated)):
         return state
+    if isinstance(event, StreamReconnecting):
+        return state.model_copy(update={"notice": RECONNECTING_NOTICE})
+    if state.notice == RECONNECTING_NOTICE:  # anything from the stream means it is back
+        state = state.model_copy(update={"notice": None})
     if state.started_at is None and event.processed_at is not None:
         state = state.model_copy(update={"started_at": event.processed_at})
     match event:

@@ -20,11 +20,13 @@ from httpx_sse import EventSource
 from bot.qoder._retry import backoff, retry_delay, status_is_retryable
 from bot.qoder.decoder import StreamDecoder
 from bot.qoder.errors import error_from_response
-from bot.qoder.events import QoderEvent, StreamError, Terminated, parse_frame
+from bot.qoder.events import QoderEvent, StreamError, StreamReconnecting, Terminated, parse_frame
 
 log = logging.getLogger(__name__)
 
 HEALTHY_AFTER = 5.0
+# Consecutive failed connections after which consumers are told (a single blip is not worth a word).
+REPORT_AFTER_FAILURES = 2
 SEEN_IDS_KEPT = 10_000
 
 
@@ -68,12 +70,14 @@ async def resumable_stream(
     """Yield the session's events forever, until a ``Terminated`` event (yielded, then the stream ends).
 
     Raises the typed ``QoderError`` for answers that retrying cannot fix (401/403/404/409, other 4xx).
-    ``StreamError`` frames are handled here and never yielded.
+    ``StreamError`` frames are handled here and never yielded. While reconnecting fails repeatedly, a
+    ``StreamReconnecting`` (no id, no cursor) is yielded before each further attempt.
     """
     cursor = last_event_id
     seen = _SeenIds(SEEN_IDS_KEPT)
     decoder = StreamDecoder()
     delay = backoff_base
+    failures = 0
     # any byte (heartbeats included) resets the read timeout, so a silent connection dies after idle_timeout
     timeout = httpx.Timeout(connect_timeout, read=idle_timeout)
     while True:
@@ -115,6 +119,7 @@ async def resumable_stream(
                     if event.id is not None and not seen.add(event.id):
                         continue
                     event = decoder.feed(event)
+                    failures = 0
                     yield event
                     if isinstance(event, Terminated):
                         return
@@ -125,7 +130,11 @@ async def resumable_stream(
             reason, wait = f"{type(exc).__name__}: {exc}", None
         if connected_at is not None and time.monotonic() - connected_at >= HEALTHY_AFTER:
             delay = backoff_base
+            failures = 0
+        failures += 1
         sleep = wait if wait is not None else backoff(delay)
         log.warning("Qoder stream %s: %s; reconnecting in %.1fs", url, reason, sleep)
+        if failures >= REPORT_AFTER_FAILURES:
+            yield StreamReconnecting(reason=reason, attempt=failures)
         await asyncio.sleep(sleep)
         delay = min(backoff_max, delay * 2)

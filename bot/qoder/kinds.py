@@ -166,6 +166,14 @@ class StreamError(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StreamReconnecting(_Event):
+    """Not from the wire: the client has failed ``attempt`` connections in a row and keeps retrying."""
+
+    reason: str = ""
+    attempt: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Unknown(_Event):
     """A well-formed event of a type the bridge does not act on; kept so its cursor is not lost."""
 
@@ -191,5 +199,6 @@ QoderEvent = (
     | Terminated
     | Usage
     | StreamError
+    | StreamReconnecting
     | Unknown
 )

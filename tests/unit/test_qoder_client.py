@@ -424,6 +424,19 @@ async def test_retryable_statuses_and_in_band_errors_reconnect(serve: Any) -> No
     assert len(fake.requests) == 3 and fake.requests[2].headers["Last-Event-ID"] == "e1"
 
 
+async def test_repeated_failures_are_reported_then_cleared_by_the_next_event(serve: Any) -> None:
+    async def unavailable(request: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            {"type": "error", "error": {"type": "api_error", "message": "down"}}, status=503
+        )
+
+    client, _ = await serve([unavailable, unavailable, unavailable, [message("e1")]])
+    events = await collect(client.stream("sess_1", last_event_id=None), 3, timeout=10.0)
+    assert [type(e).__name__ for e in events] == ["StreamReconnecting", "StreamReconnecting", "AgentMessage"]
+    assert [getattr(e, "attempt", None) for e in events[:2]] == [2, 3]
+    assert all(e.cursor is None for e in events[:2]), "a reconnect report never moves the cursor"
+
+
 @pytest.mark.parametrize(("status", "error"), [(401, AuthenticationError), (404, NotFoundError),
                                                (409, ConflictError)])  # fmt: skip
 async def test_non_retryable_statuses_raise(serve: Any, status: int, error: type[Exception]) -> None:

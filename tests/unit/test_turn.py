@@ -29,7 +29,7 @@ from bot.qoder.events import (
     UserInterrupt,
     parse_frame,
 )
-from bot.turn import TERMINATED_SENTENCE, TextItem, ToolItem, TurnState, fold
+from bot.turn import RECONNECTING_NOTICE, TERMINATED_SENTENCE, TextItem, ToolItem, TurnState, fold
 
 FIXTURES = Path("/work/shared/qoder-fixtures")
 
@@ -341,3 +341,12 @@ def test_state_with_a_preview_survives_a_json_round_trip() -> None:
     assert fold(restored, MessageDelta(message_id="m", index=1, text="c")).items[-1] == TextItem(
         id="m", text="bc", partial=True, blocks=("", "bc")
     )
+
+
+def test_a_reconnect_report_shows_a_notice_until_the_stream_speaks_again() -> None:
+    from bot.qoder.events import AgentThinking, StreamReconnecting
+
+    state = fold(TurnState(), StreamReconnecting(reason="HTTP 503", attempt=2))
+    assert state.notice == RECONNECTING_NOTICE and state.phase == "running"
+    state = fold(state, AgentThinking(id="e1"))
+    assert state.notice is None and state.thinking
