@@ -24,6 +24,10 @@ HINTS: dict[str, str] = {
     "STORE_URL": "sqlite:///path/to/file.db or redis://host:6379/0",
     "PORT": "a TCP port number, e.g. 3000",
     "UPDATE_INTERVAL": "seconds between edits of one Slack message, e.g. 1.0",
+    "STREAM_MODE": "'edit' (a self-editing reply) or 'native' (Slack's chat streaming)",
+    "STREAM_ROLLOVER_SECONDS": "seconds after which a native stream continues in a new message, e.g. 240",
+    "SLACK_UPDATES_PER_MINUTE": "the workspace-wide budget for chat.update calls per minute, e.g. 50",
+    "SLACK_POSTS_PER_SECOND": "the per-channel budget for chat.postMessage calls per second, e.g. 1",
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -58,6 +62,16 @@ class Settings(BaseSettings):
     ALLOWED_USERS: CommaList = ()
     ALLOWED_CHANNELS: CommaList = ()
     LOG_LEVEL: str = "INFO"
+    STREAM_MODE: Literal["edit", "native"] = "edit"
+    STREAM_ROLLOVER_SECONDS: float = Field(default=240.0, gt=0)
+    SLACK_UPDATES_PER_MINUTE: float = Field(default=50.0, gt=0)
+    SLACK_POSTS_PER_SECOND: float = Field(default=1.0, gt=0)
+    WORKING_STATUS: str = "is working…"
+    REACTION_RECEIVED: str = "eyes"
+    REACTION_QUEUED: str = "hourglass_flowing_sand"
+    REACTION_DONE: str = "white_check_mark"
+    REACTION_STOPPED: str = "octagonal_sign"
+    REACTION_FAILED: str = "warning"
 
     @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", mode="before")
     @classmethod
@@ -65,6 +79,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip().strip(":") for part in value.split(",") if part.strip())
         return value
+
+    @field_validator(
+        "REACTION_RECEIVED", "REACTION_QUEUED", "REACTION_DONE", "REACTION_STOPPED", "REACTION_FAILED"
+    )
+    @classmethod
+    def _emoji_name(cls, value: str) -> str:
+        return value.strip().strip(":")
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

@@ -19,7 +19,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.bridge import Bridge, BridgeConfig
+from bot.bridge import Bridge, BridgeConfig, Reactions
 from bot.config import ConfigError, Settings, load_settings
 from bot.qoder import QoderClient
 from bot.ratelimit import Rate, RateBudget
@@ -51,14 +51,14 @@ class Runtime:
         await self.store.close()
 
 
-def default_budget() -> RateBudget:
-    """Slack's documented limits (slack-platform.md §4), a little under them."""
+def default_budget(settings: Settings) -> RateBudget:
+    """Slack's documented limits (slack-platform.md §4), as configured."""
     return RateBudget(
         workspace={
-            "chat.update": Rate(calls=50, per_seconds=60, burst=5),
+            "chat.update": Rate(calls=settings.SLACK_UPDATES_PER_MINUTE, per_seconds=60, burst=5),
             "chat.postMessage": Rate(calls=300, per_seconds=60, burst=10),
         },
-        per_channel={"chat.postMessage": Rate(calls=1, per_seconds=1, burst=3)},
+        per_channel={"chat.postMessage": Rate(calls=settings.SLACK_POSTS_PER_SECOND, per_seconds=1, burst=3)},
     )
 
 
@@ -67,7 +67,14 @@ async def build(settings: Settings) -> Runtime:
     store = open_store(settings.STORE_URL)
     qoder = QoderClient(settings.QODER_API_URL, settings.QODER_PAT)
     slack = AsyncWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
-    relay = Relay(qoder, store, slack, update_interval=settings.UPDATE_INTERVAL, budget=default_budget())
+    relay = Relay(
+        qoder,
+        store,
+        slack,
+        update_interval=settings.UPDATE_INTERVAL,
+        budget=default_budget(settings),
+        working_status=settings.WORKING_STATUS,
+    )
     bridge = Bridge(
         qoder,
         store,
@@ -78,6 +85,13 @@ async def build(settings: Settings) -> Runtime:
             environment_id=settings.QODER_ENVIRONMENT_ID,
             allowed_users=settings.ALLOWED_USERS,
             allowed_channels=settings.ALLOWED_CHANNELS,
+            reactions=Reactions(
+                received=settings.REACTION_RECEIVED,
+                queued=settings.REACTION_QUEUED,
+                done=settings.REACTION_DONE,
+                stopped=settings.REACTION_STOPPED,
+                failed=settings.REACTION_FAILED,
+            ),
         ),
     )
     app = AsyncApp(

@@ -23,6 +23,7 @@ from bot.ratelimit import RateBudget
 from bot.render import SlackMessage, render_turn
 from bot.store import Store
 from bot.turn import TurnState, fold
+from bot.working_status import WorkingIndicator
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Relay:
         update_interval: float,
         budget: RateBudget | None = None,
         on_turn_end: TurnEnded | None = None,
+        working_status: str = "",
     ) -> None:
         self._qoder = qoder
         self._store = store
@@ -58,7 +60,9 @@ class Relay:
         self._interval = update_interval
         self._budget = budget
         self.on_turn_end = on_turn_end
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._working_status = working_status
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # the relay currently following each session
+        self._running: set[asyncio.Task[None]] = set()  # every task not yet done, turn-end work included
 
     @property
     def active_sessions(self) -> list[str]:
@@ -75,6 +79,7 @@ class Relay:
             return
         task = asyncio.create_task(self._run(turn), name=f"relay {turn.session_id}")
         self._tasks[turn.session_id] = task
+        self._running.add(task)
         task.add_done_callback(lambda done: self._forget(turn.session_id, done))
 
     async def resume_all(self) -> int:
@@ -93,12 +98,13 @@ class Relay:
 
     async def shutdown(self) -> None:
         """Stop every relay. Progress already written to Slack is in the store; the rest resumes later."""
-        tasks = list(self._tasks.values())
+        tasks = list(self._running)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _forget(self, session_id: str, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
         if self._tasks.get(session_id) is task:
             del self._tasks[session_id]
         if not task.cancelled() and task.exception() is not None:
@@ -119,8 +125,13 @@ class Relay:
             )
             await self._store.save_turn(record)
 
+        indicator = WorkingIndicator(
+            self._slack, turn.thread.channel, turn.thread.thread_ts, self._working_status
+        )
+
         async def index_reply(ts: str) -> None:
             await self._store.index_message(turn.thread.channel, ts, turn.thread)
+            await indicator.touch()
 
         stop_value = str(turn.thread)
 
@@ -143,6 +154,7 @@ class Relay:
             publisher.show(Frame(state, cursor))
         try:
             if not state.finished:
+                await indicator.start()
                 state, cursor = await self._follow(turn.session_id, publisher, state, cursor)
         except QoderError as error:
             log.warning("stream of session %s failed: %s", turn.session_id, error)
@@ -153,6 +165,8 @@ class Relay:
                 await asyncio.wait_for(publisher.flush(), FLUSH_ON_SHUTDOWN_SECONDS)
             await publisher.aclose()
             raise
+        finally:
+            await asyncio.shield(indicator.stop())
         publisher.show(Frame(state, cursor))
         await publisher.flush()
         record = replace(record, active=False, state_json=state.model_dump_json(), updated_at=time.time())

@@ -67,7 +67,10 @@ async def test_mention_starts_a_session_and_streams_the_answer(
     assert any("Bash" in version or "pytest" in version for version in replies[0].versions)
     added = [(c.args.get("timestamp"), c.args.get("name")) for c in slack.calls_to("reactions.add") if c.ok]
     assert (ts, "eyes") in added, "the user's message showed it was received"
-    assert set(slack.messages[(CHANNEL, ts)].reactions) == {"white_check_mark"}, "and then that it is done"
+    await eventually(
+        lambda: set(slack.messages[(CHANNEL, ts)].reactions) == {"white_check_mark"},
+        message="the user's message should end up marked done (and no longer as received)",
+    )
 
 
 async def test_follow_up_in_thread_continues_the_same_session(
