@@ -2,7 +2,7 @@
 
 One logical stream over many connections: every dropped connection, network error, idle timeout,
 408/429/5xx answer or in-band ``event: error`` frame leads to a reconnect with ``Last-Event-ID`` set to the
-last SSE id seen, after a backoff of ``base`` doubling to ``cap`` × random(0.5–1.0), reset once a
+last event's id (never a preview frame's: see ``resume_point``), after a backoff of ``base`` doubling to ``cap`` × random(0.5–1.0), reset once a
 connection stayed healthy for ``HEALTHY_AFTER`` seconds (§3.4). Buffered events already yielded are
 dropped when a server replays them; delta frames are not de-duplicated (they share their message's id).
 """
@@ -103,8 +103,6 @@ async def resumable_stream(
                         # §3.2: httpx-sse dispatches a `: heartbeat` comment as an empty event carrying the
                         # previous id; it is no event and must not count as one.
                         continue
-                    if sse.id:
-                        cursor = sse.id
                     if sse.data.strip() == "[DONE]":  # §3.5: the server ends this connection cleanly
                         break
                     # The SSE last-event-id buffer persists across frames (WHATWG §9.2.6), so a frame without an
@@ -119,6 +117,7 @@ async def resumable_stream(
                     if event.id is not None and not seen.add(event.id):
                         continue
                     event = decoder.feed(event)
+                    cursor = event.resume_point or cursor
                     failures = 0
                     yield event
                     if isinstance(event, Terminated):

@@ -20,6 +20,15 @@ class _Event:
     cursor: str | None = None
     processed_at: float | None = None
 
+    @property
+    def resume_point(self) -> str | None:
+        """The ``Last-Event-ID`` to resume after this frame; None for stream-only preview frames.
+
+        Resuming from a preview's id once its message has completed would skip that message (§3.4 case 3),
+        so only real events are resume points; resuming before a preview replays it (§3.4 case 1).
+        """
+        return self.cursor if self.id is not None else None
+
 
 @dataclass(frozen=True, kw_only=True)
 class UserMessage(_Event):

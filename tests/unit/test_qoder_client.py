@@ -382,7 +382,7 @@ async def test_reconnects_after_a_drop_resumes_from_the_last_id_and_drops_replay
     assert fake.requests[1].headers["Last-Event-ID"] == "e2"
 
 
-async def test_delta_frames_advance_the_cursor_and_are_not_deduplicated(serve: Any) -> None:
+async def test_delta_frames_do_not_move_the_cursor_and_are_not_deduplicated(serve: Any) -> None:
     start = sse("m", "event_start", {"type": "event_start", "event": {"id": "m", "type": "agent.message"}})
 
     def delta(text: str) -> bytes:
@@ -390,15 +390,22 @@ async def test_delta_frames_advance_the_cursor_and_are_not_deduplicated(serve: A
                                         "delta": {"type": "content_delta", "index": 0,
                                                   "content": {"type": "text", "text": text}}})  # fmt: skip
 
-    client, fake = await serve([[message("e1"), start, delta("a")], [delta("b"), message("m", "ab")]])
-    events = await collect(client.stream("sess_1", last_event_id=None), 5)
-    assert fake.requests[1].headers["Last-Event-ID"] == "m"
-    assert [(type(e).__name__, getattr(e, "text", None)) for e in events[2:]] == [
+    # The reconnect resumes before the preview (§3.4 case 1), so the server replays its start and deltas;
+    # resuming from "m" would skip the message itself if it completed meanwhile (case 3).
+    client, fake = await serve(
+        [[message("e1"), start, delta("a")], [start, delta("a"), delta("b"), message("m", "ab")]]
+    )
+    events = await collect(client.stream("sess_1", last_event_id=None), 7)
+    assert fake.requests[1].headers["Last-Event-ID"] == "e1"
+    assert [(type(e).__name__, getattr(e, "text", None)) for e in events[1:]] == [
+        ("MessagePreviewStart", None),
+        ("MessageDelta", "a"),
+        ("MessagePreviewStart", None),
         ("MessageDelta", "a"),
         ("MessageDelta", "b"),
         ("AgentMessage", "ab"),
     ]
-    assert isinstance(events[3], MessageDelta) and events[3].cursor == "m"
+    assert isinstance(events[2], MessageDelta) and events[2].cursor == "m" and events[2].resume_point is None
 
 
 async def test_a_silent_connection_is_dropped_after_the_idle_timeout(serve: Any) -> None:
