@@ -11,13 +11,24 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
-from bot.qoder import AuthenticationError, ConflictError, NotFoundError, QoderClient, QoderError
+from bot.qoder import (
+    AuthenticationError,
+    ConflictError,
+    NetworkError,
+    NotFoundError,
+    QoderClient,
+    QoderError,
+    RateLimitedError,
+    ServerError,
+)
 from bot.relay import Relay
 from bot.render import escape, render_notice
 from bot.store import Store
@@ -27,6 +38,20 @@ log = logging.getLogger(__name__)
 
 DEDUPE_TTL_SECONDS = 24 * 3600.0
 TITLE_LENGTH = 80
+# Failures that may pass by themselves: the message is kept and retried with these pauses (about 30 minutes).
+TRANSIENT = (RateLimitedError, ServerError, NetworkError)
+RETRY_DELAYS = (5.0, 10.0, 20.0, 40.0, 60.0, *([120.0] * 14))
+# How often (every 2 s) to wait for a session that Qoder says is busy with a turn this bot is not relaying.
+BUSY_POLLS = 900
+UNAVAILABLE_NOTICE = (
+    "Qoder isn't answering right now. I'll keep trying and send your message as soon as it's back."
+)
+CONTEXT_LOST_NOTICE = (
+    "The earlier Qoder session is no longer available, so I started a new one without its context."
+)
+GAVE_UP_NOTICE = (
+    "I couldn't reach Qoder for half an hour, so your message was not sent. Please send it again."
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,7 @@ class Bridge:
         self._config = config
         self._thread_locks: defaultdict[ThreadKey, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._background: set[asyncio.Task[None]] = set()
+        self._watched: set[str] = set()
         relay.on_turn_end = self._on_turn_end
 
     # ---- incoming messages -------------------------------------------------------------------------
@@ -111,14 +137,51 @@ class Bridge:
             return
         try:
             await self._accept(message)
+        except TRANSIENT as error:
+            log.warning(
+                "Qoder unavailable for %s/%s (%s); retrying in the background",
+                thread.channel,
+                message.ts,
+                error,
+            )
+            await self._notice(thread, UNAVAILABLE_NOTICE)
+            self._spawn(self._accept_later(message), name=f"retry {thread.channel}/{message.ts}")
         except QoderError as error:
-            log.warning("could not hand %s/%s to Qoder: %s", thread.channel, message.ts, error)
-            await self._react(thread.channel, message.ts, self._config.reactions.failed)
-            await self._notice(thread, _explain(error))
+            await self._refuse(message, error)
         except Exception:
             for key in keys:  # let Slack's retry of this delivery be processed
                 await self._store.release_event(key)
             raise
+
+    async def _refuse(self, message: IncomingMessage, error: QoderError) -> None:
+        """Qoder refused the message for a reason retrying won't fix: say so in the thread and in the log."""
+        thread = message.thread
+        if isinstance(error, AuthenticationError):
+            log.error("Qoder rejected the configured QODER_PAT (HTTP %s): %s", error.status, error.message)
+        else:
+            log.warning("Qoder refused %s/%s: %s", thread.channel, message.ts, error)
+        await self._react(thread.channel, message.ts, self._config.reactions.failed)
+        await self._notice(thread, _explain(error))
+
+    async def _accept_later(self, message: IncomingMessage) -> None:
+        """Keep trying to hand ``message`` to Qoder while it is unavailable; give up visibly after a while."""
+        for delay in RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            try:
+                await self._accept(message)
+                return
+            except TRANSIENT as error:
+                log.info("Qoder still unavailable for %s/%s: %s", message.thread.channel, message.ts, error)
+            except QoderError as error:
+                await self._refuse(message, error)
+                return
+        await self._react(message.thread.channel, message.ts, self._config.reactions.failed)
+        await self._notice(message.thread, GAVE_UP_NOTICE)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _accept(self, message: IncomingMessage) -> None:
         thread = message.thread
@@ -132,10 +195,8 @@ class Bridge:
                 session.session_id
             ) > 0
             queued = QueuedMessage(thread, message.ts, message.user, message.text)
-            if busy:
+            if busy or not await self._start_turn(session, queued):
                 await self._queue(session.session_id, queued)
-                return
-            await self._send(session, queued)
 
     async def _ensure_session(self, thread: ThreadKey, message: IncomingMessage) -> SessionRecord:
         existing = await self._store.get_session(thread)
@@ -162,23 +223,23 @@ class Bridge:
         log.info("session %s created for thread %s", session.id, thread)
         return record
 
-    async def _send(self, session: SessionRecord, message: QueuedMessage) -> None:
-        """Send ``message`` as a user.message and start relaying the turn it opens."""
+    async def _start_turn(self, session: SessionRecord, message: QueuedMessage) -> bool:
+        """Send ``message`` as a user.message and relay the turn it opens; False when the session is busy.
+
+        A session that is gone (deleted, expired, archived, terminated) is replaced by a new one first.
+        """
         key = f"slack-msg:{message.thread.channel}:{message.message_ts}"
         try:
             echo_id = await self._qoder.send_message(session.session_id, message.text, idempotency_key=key)
         except ConflictError as error:
+            if error.archived:
+                return await self._replace_session(session, message)
             if not error.busy:
-                if error.archived:
-                    await self._replace_session(session, message)
-                    return
                 raise
-            await self._queue(session.session_id, message)
             self._watch_foreign_turn(session)
-            return
+            return False
         except NotFoundError:
-            await self._replace_session(session, message)
-            return
+            return await self._replace_session(session, message)
         turn = TurnRecord(
             session_id=session.session_id,
             thread=message.thread,
@@ -190,16 +251,15 @@ class Bridge:
         )
         await self._store.save_turn(turn)
         self._relay.start(turn)
+        return True
 
-    async def _replace_session(self, old: SessionRecord, message: QueuedMessage) -> None:
-        """The session is gone (deleted, expired, archived): start a new one and say so."""
+    async def _replace_session(self, old: SessionRecord, message: QueuedMessage) -> bool:
+        """The session is gone: start a new one for the thread, say so, and send ``message`` there."""
         log.info("session %s is gone; starting a new one for %s", old.session_id, old.thread)
-        await self._notice(
-            old.thread,
-            "The earlier Qoder session is no longer available, so I started a new one without its context.",
-        )
+        await self._notice(old.thread, CONTEXT_LOST_NOTICE)
         fresh = await self._create_session(old.thread, message.text, attempt=f":after:{old.session_id}")
-        await self._send(fresh, message)
+        await self._move_queue(old.session_id, fresh.session_id)
+        return await self._start_turn(fresh, message)
 
     async def _queue(self, session_id: str, message: QueuedMessage) -> None:
         await self._store.enqueue(session_id, message)
@@ -207,23 +267,25 @@ class Bridge:
 
     def _watch_foreign_turn(self, session: SessionRecord) -> None:
         """Qoder says busy but no turn of ours runs: wait for the session to go idle, then drain the queue."""
-        if self._relay.is_relaying(session.session_id):
+        if self._relay.is_relaying(session.session_id) or session.session_id in self._watched:
             return
-        task = asyncio.create_task(self._drain_when_idle(session), name=f"drain {session.session_id}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._watched.add(session.session_id)
+        self._spawn(self._drain_when_idle(session), name=f"drain {session.session_id}")
 
     async def _drain_when_idle(self, session: SessionRecord, poll_seconds: float = 2.0) -> None:
-        while True:
-            await asyncio.sleep(poll_seconds)
-            try:
-                current = await self._qoder.get_session(session.session_id)
-            except QoderError as error:
-                log.warning("polling %s failed: %s", session.session_id, error)
-                continue
-            if current.status != "running" and current.status != "canceling":
-                await self._drain(session.session_id)
-                return
+        try:
+            for _ in range(BUSY_POLLS):
+                await asyncio.sleep(poll_seconds)
+                try:
+                    current = await self._qoder.get_session(session.session_id)
+                except QoderError as error:
+                    log.warning("polling %s failed: %s", session.session_id, error)
+                    continue
+                if current.status not in ("running", "canceling"):
+                    break
+        finally:
+            self._watched.discard(session.session_id)
+        await self._drain(session.thread)
 
     # ---- turn endings -------------------------------------------------------------------------------
 
@@ -234,7 +296,7 @@ class Bridge:
         await self._react(turn.thread.channel, turn.user_ts, outcome.get(state.phase, reactions.failed))
         if state.phase == "terminated":
             await self._forget_session(turn)
-        await self._drain(turn.session_id)
+        await self._drain(turn.thread)
 
     async def _forget_session(self, turn: TurnRecord) -> None:
         """A terminated session takes no more input; the next message in the thread starts a new one."""
@@ -252,24 +314,48 @@ class Bridge:
             await self._store.enqueue(new_session, queued)
             await self._store.pop_queue(old_session, queued.message_ts)
 
-    async def _drain(self, session_id: str) -> None:
-        """Send the oldest queued message of the thread's session, if any."""
-        thread = await self._store.thread_for_session(session_id)
-        if thread is None:
-            return
+    async def _drain(self, thread: ThreadKey) -> None:
+        """Send the oldest queued message of the thread's session, if any; it leaves the queue once sent."""
         async with self._thread_locks[thread]:
             session = await self._store.get_session(thread)
-            if session is None:
+            queued = await self._store.peek_queue(session.session_id) if session else None
+            if session is None or queued is None:
                 return
-            queued = await self._store.peek_queue(session.session_id)
-            if queued is None:
-                return
-            await self._store.pop_queue(session.session_id, queued.message_ts)
-            await self._unreact(thread.channel, queued.message_ts, self._config.reactions.queued)
             try:
-                await self._send(session, queued)
+                started = await self._start_turn(session, queued)
+            except TRANSIENT as error:
+                log.warning("Qoder unavailable while sending queued %s: %s", queued.message_ts, error)
+                self._spawn(self._drain_later(session), name=f"drain later {session.session_id}")
+                return
             except QoderError as error:
-                await self._notice(thread, _explain(error))
+                started = False
+                await self._refuse(
+                    IncomingMessage(thread, queued.message_ts, queued.user, queued.text), error
+                )
+                await self._store.pop_queue(session.session_id, queued.message_ts)
+            if started:
+                current = await self._store.get_session(thread)
+                for sid in {session.session_id, current.session_id if current else session.session_id}:
+                    await self._store.pop_queue(sid, queued.message_ts)
+                await self._unreact(thread.channel, queued.message_ts, self._config.reactions.queued)
+
+    async def _drain_later(self, session: SessionRecord) -> None:
+        session_id = session.session_id
+        for delay in RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            if await self._store.queue_length(session_id) == 0:
+                return
+            turn = await self._store.get_turn(session_id)
+            if turn is not None and turn.active:
+                return  # a turn started meanwhile; its end drains the queue
+            try:
+                await self._qoder.get_session(session_id)
+            except TRANSIENT:
+                continue
+            except QoderError:
+                pass  # e.g. the session is gone: draining replaces it
+            await self._drain(session.thread)
+            return
 
     # ---- stop ---------------------------------------------------------------------------------------
 

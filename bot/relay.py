@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import TurnRecord
-from bot.publisher import ReplyPublisher
-from bot.qoder import QoderClient, QoderError
+from bot.publisher import Publisher, ReplyPublisher
+from bot.qoder import AuthenticationError, NotFoundError, QoderClient, QoderError
 from bot.ratelimit import RateBudget
 from bot.render import SlackMessage, render_turn
 from bot.store import Store
@@ -155,7 +155,7 @@ class Relay:
         try:
             if not state.finished:
                 await indicator.start()
-                state, cursor = await self._follow(turn.session_id, publisher, state, cursor)
+                state, cursor = await self._follow(turn, publisher, state, cursor)
         except QoderError as error:
             log.warning("stream of session %s failed: %s", turn.session_id, error)
             state = state.model_copy(update={"phase": "failed", "error": _stream_failure(error)})
@@ -177,14 +177,44 @@ class Relay:
             await self.on_turn_end(record, state)
 
     async def _follow(
-        self, session_id: str, publisher: ReplyPublisher[Frame], state: TurnState, cursor: str | None
+        self, turn: TurnRecord, publisher: Publisher[Frame], state: TurnState, cursor: str | None
     ) -> tuple[TurnState, str | None]:
-        """Fold stream events into ``state`` until the turn finishes; each new state goes to the publisher."""
+        """Fold stream events into ``state`` until the turn finishes; each new state goes to the publisher.
+
+        When Qoder rejects the stored cursor (404 while the session still exists), the turn is rebuilt from
+        the event history after its first event and the stream resumes after the last event listed.
+        """
+        recovered = False
+        while True:
+            try:
+                return await self._follow_stream(turn.session_id, publisher, state, cursor)
+            except NotFoundError:
+                if recovered or not turn.start_event_id or cursor == turn.start_event_id:
+                    raise
+                await self._qoder.get_session(turn.session_id)  # raises NotFoundError if the session is gone
+                log.warning(
+                    "cursor %s of session %s was rejected; re-reading the turn", cursor, turn.session_id
+                )
+                state, cursor = await self._replay(turn)
+                publisher.show(Frame(state, cursor))
+                recovered = True
+
+    async def _replay(self, turn: TurnRecord) -> tuple[TurnState, str | None]:
+        """The turn as the event history tells it, and the id of the last event it holds."""
+        state, cursor = TurnState(), turn.start_event_id
+        async for event in self._qoder.list_events(turn.session_id, after_id=turn.start_event_id):
+            state = fold(state, event)
+            cursor = event.resume_point or cursor
+        return state, cursor
+
+    async def _follow_stream(
+        self, session_id: str, publisher: Publisher[Frame], state: TurnState, cursor: str | None
+    ) -> tuple[TurnState, str | None]:
         stream = self._qoder.stream(session_id, last_event_id=cursor)
         try:
             async for event in stream:
                 state = fold(state, event)
-                cursor = event.cursor or cursor
+                cursor = event.resume_point or cursor
                 publisher.show(Frame(state, cursor))
                 if state.finished:
                     break
@@ -194,4 +224,10 @@ class Relay:
 
 
 def _stream_failure(error: QoderError) -> str:
+    if isinstance(error, AuthenticationError):
+        return (
+            "Qoder rejected my credentials while I was following the run. An admin needs to check QODER_PAT."
+        )
+    if isinstance(error, NotFoundError):
+        return "This Qoder session no longer exists; send a new message to start a fresh one."
     return f"I lost the connection to the Qoder session: {error.message}"

@@ -294,8 +294,10 @@ def _session_error(state: TurnState, event: SessionError) -> TurnState:
         return state.model_copy(update={"notice": f"Qoder is retrying: {message}", "last_error": message})
     if event.retry_status == "exhausted":
         return state.model_copy(update={"last_error": message})
+    # terminal: the session is over (status_terminated follows), which is what the user needs to know
+    error = f"{_sentence(message)} {TERMINATED_SENTENCE}" if message else TERMINATED_SENTENCE
     return _finish(
-        state.model_copy(update={"last_error": message}), "failed", None, message, event.processed_at
+        state.model_copy(update={"last_error": message}), "terminated", None, error, event.processed_at
     )
 
 

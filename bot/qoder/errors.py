@@ -76,8 +76,8 @@ class NotFoundError(QoderError):
 
 class ConflictError(QoderError):
     """409. ``busy``: the session is still running a turn (queue and retry after idle).
-    ``archived``: the session is archived and takes no more input. Otherwise e.g. an idempotency key
-    was reused with a different body."""
+    ``archived``: the session is archived or terminated and takes no more input. Otherwise e.g. an
+    idempotency key was reused with a different body."""
 
     def __init__(self, message: str, *, busy: bool = False, archived: bool = False, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -170,7 +170,7 @@ def _conflict(
     message: str, error_type: str | None, code: str | None, busy_if_unsure: bool, kwargs: dict[str, Any]
 ) -> ConflictError:
     hints = " ".join(s for s in (error_type, code, message) if s).lower()
-    archived = "archived" in hints
+    archived = "archived" in hints or "terminated" in hints
     if archived or "idempoten" in hints or "version" in hints:
         busy = False
     elif any(word in hints for word in ("busy", "running", "processing", "in progress")):

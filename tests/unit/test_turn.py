@@ -123,15 +123,16 @@ def test_fixture_05_retries_exhausted() -> None:
 
 def test_fixture_06_terminal_error_then_terminated() -> None:
     events = fixture_events("06-error-terminal-session.sse")
-    failed = run(events[:-1])
-    assert failed.phase == "failed"
-    assert failed.error == "Failed to connect to MCP server 'tracker': connection refused"
+    expected = f"Failed to connect to MCP server 'tracker': connection refused. {TERMINATED_SENTENCE}"
+    ended = run(events[:-1])  # the terminal error alone already says the session is over
+    assert ended.phase == "terminated" and ended.error == expected
     state = run(events)
     assert state.phase == "terminated"
     assert (
         state.error == f"Failed to connect to MCP server 'tracker': connection refused. {TERMINATED_SENTENCE}"
     )
-    assert state.ended_at == pytest.approx(1789375802.79, abs=1e-2)
+    terminal_error = next(e for e in events if isinstance(e, SessionError) and e.retry_status == "terminal")
+    assert state.ended_at == terminal_error.processed_at is not None
 
 
 def test_fixture_07_pauses_for_action_then_completes() -> None:
@@ -302,7 +303,7 @@ def test_denied_confirmation_fails_the_tool() -> None:
         ([UserInterrupt(), StatusIdle(stop_reason="end_turn")], "stopped", None),
         ([StatusIdle(stop_reason="budget_reached")], "failed", "The session reached its budget."),
         ([StatusIdle(stop_reason="retries_exhausted")], "failed", "The agent gave up after repeated errors."),
-        ([SessionError(message="boom", retry_status="terminal")], "failed", "boom"),
+        ([SessionError(message="boom", retry_status="terminal")], "terminated", f"boom. {TERMINATED_SENTENCE}"),
         ([Terminated()], "terminated", TERMINATED_SENTENCE),
         ([Terminated(deleted=True)], "terminated", TERMINATED_SENTENCE),
     ],
