@@ -122,12 +122,12 @@ class SubprocessBot:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def terminate(self) -> tuple[int, float]:
-        """SIGTERM; returns (exit code, seconds it took)."""
+    async def terminate(self) -> tuple[int, float]:
+        """SIGTERM; returns (exit code, seconds it took). Waits without blocking the loop the fakes run on."""
         assert self.process is not None
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(20)
+        code = await asyncio.to_thread(self.process.wait, 20)
         return code, time.monotonic() - started
 
     def output(self) -> str:

@@ -252,7 +252,7 @@ async def test_a_rejected_cursor_is_recovered_from_the_event_history(
             lambda: done(slack, ts, "bit29"), timeout=20, message=thread_text(slack, CHANNEL, ts)
         )
     finally:
-        second.terminate()
+        await second.terminate()
     text = thread_text(slack, CHANNEL, ts)
     assert text.count("intro.") == 1 and all(text.count(f"bit{i:02d}") == 1 for i in range(30))
     assert len(slack.bot_replies(CHANNEL, ts)) == 1
@@ -267,7 +267,7 @@ async def test_sigterm_drains_and_exits_0_quickly_then_the_turn_completes(
     await first.start()
     ts = await mention(slack, events, "drain me")
     await eventually(lambda: "w03" in thread_text(slack, CHANNEL, ts))
-    code, seconds = first.terminate()
+    code, seconds = await first.terminate()
     assert code == 0, first.output()
     assert seconds < 10
     assert "w39" not in thread_text(slack, CHANNEL, ts)
@@ -277,7 +277,7 @@ async def test_sigterm_drains_and_exits_0_quickly_then_the_turn_completes(
     try:
         await eventually(lambda: done(slack, ts, "w39"), timeout=20)
     finally:
-        second.terminate()
+        await second.terminate()
         print(first.output(), "\n----\n", second.output())
     texts = reply_texts(slack, CHANNEL, ts)
     assert len(texts) == 1 and all(texts[0].count(f"w{i:02d}") == 1 for i in range(40))

@@ -51,7 +51,7 @@ async def test_sigkill_mid_turn_then_restart_completes_the_same_reply(
             lambda: complete(slack, ts), timeout=20, message="\n".join(reply_texts(slack, CHANNEL, ts))
         )
     finally:
-        second.terminate()
+        await second.terminate()
 
     replies = slack.bot_replies(CHANNEL, ts)
     assert [m.ts for m in replies] == replies_before, "the restarted bot keeps editing the same reply"
