@@ -74,6 +74,8 @@ async def build(settings: Settings) -> Runtime:
         update_interval=settings.UPDATE_INTERVAL,
         budget=default_budget(settings),
         working_status=settings.WORKING_STATUS,
+        stream_mode=settings.STREAM_MODE,
+        rollover_seconds=settings.STREAM_ROLLOVER_SECONDS,
     )
     bridge = Bridge(
         qoder,

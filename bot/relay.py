@@ -21,7 +21,9 @@ from bot.publisher import Publisher, ReplyPublisher
 from bot.qoder import AuthenticationError, NotFoundError, QoderClient, QoderError
 from bot.ratelimit import RateBudget
 from bot.render import SlackMessage, render_turn
+from bot.render.stream import render_stream
 from bot.store import Store
+from bot.stream_publisher import NativeStreamPublisher
 from bot.turn import TurnState, fold
 from bot.working_status import WorkingIndicator
 
@@ -53,6 +55,8 @@ class Relay:
         budget: RateBudget | None = None,
         on_turn_end: TurnEnded | None = None,
         working_status: str = "",
+        stream_mode: str = "edit",
+        rollover_seconds: float = 240.0,
     ) -> None:
         self._qoder = qoder
         self._store = store
@@ -61,6 +65,8 @@ class Relay:
         self._budget = budget
         self.on_turn_end = on_turn_end
         self._working_status = working_status
+        self._stream_mode = stream_mode
+        self._rollover_seconds = rollover_seconds
         self._tasks: dict[str, asyncio.Task[None]] = {}  # the relay currently following each session
         self._running: set[asyncio.Task[None]] = set()  # every task not yet done, turn-end work included
 
@@ -138,17 +144,37 @@ class Relay:
         def render(frame: Frame) -> list[SlackMessage]:
             return render_turn(frame.state, stop_value=stop_value)
 
-        publisher: ReplyPublisher[Frame] = ReplyPublisher(
-            self._slack,
-            channel=turn.thread.channel,
-            thread_ts=turn.thread.thread_ts,
-            render=render,
-            on_written=persist,
-            on_posted=index_reply,
-            reply_ts=turn.reply_ts,
-            interval=self._interval,
-            budget=self._budget,
-        )
+        def edit_publisher(reply_ts: list[str]) -> Publisher[Frame]:
+            return ReplyPublisher(
+                self._slack,
+                channel=turn.thread.channel,
+                thread_ts=turn.thread.thread_ts,
+                render=render,
+                on_written=persist,
+                on_posted=index_reply,
+                reply_ts=reply_ts,
+                interval=self._interval,
+                budget=self._budget,
+            )
+
+        publisher = edit_publisher(turn.reply_ts)
+        if self._stream_mode == "native":
+            publisher = NativeStreamPublisher(
+                self._slack,
+                channel=turn.thread.channel,
+                thread_ts=turn.thread.thread_ts,
+                recipient_user_id=turn.user_id,
+                recipient_team_id=turn.thread.team,
+                view=lambda frame: render_stream(frame.state),
+                finished=lambda frame: frame.state.finished,
+                fallback=edit_publisher,
+                on_written=persist,
+                on_posted=index_reply,
+                reply_ts=turn.reply_ts,
+                interval=self._interval,
+                budget=self._budget,
+                rollover_seconds=self._rollover_seconds,
+            )
         cursor = turn.cursor
         if not turn.reply_ts:
             publisher.show(Frame(state, cursor))
