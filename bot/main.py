@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.bridge import Bridge, BridgeConfig, Reactions
 from bot.config import ConfigError, Settings, load_settings
+from bot.doctor import run_checks
 from bot.qoder import QoderClient
 from bot.ratelimit import Rate, RateBudget
 from bot.relay import Relay
@@ -180,7 +181,10 @@ async def serve(
 def cli(argv: list[str] | None = None) -> int:
     """``python app.py``: exit 2 with one line per problem when the configuration is unusable."""
     parser = argparse.ArgumentParser(prog="qoder-slack", description="Qoder Cloud Agents in Slack threads.")
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--check", action="store_true", help="check the configuration, Slack, Qoder and the store, then exit"
+    )
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as error:
@@ -193,5 +197,10 @@ def cli(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.check:
+        results = asyncio.run(run_checks(settings))
+        for result in results:
+            print(result.line())
+        return 0 if all(result.ok for result in results) else 1
     asyncio.run(serve(settings))
     return 0
