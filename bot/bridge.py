@@ -41,6 +41,8 @@ TITLE_LENGTH = 80
 # Failures that may pass by themselves: the message is kept and retried with these pauses (about 30 minutes).
 TRANSIENT = (RateLimitedError, ServerError, NetworkError)
 RETRY_DELAYS = (5.0, 10.0, 20.0, 40.0, 60.0, *([120.0] * 14))
+# Queue name under which a thread's just-received messages wait until they reach Qoder (or its session queue).
+INBOX_PREFIX = "inbox:"
 # How often (every 2 s) to wait for a session that Qoder says is busy with a turn this bot is not relaying.
 BUSY_POLLS = 900
 UNAVAILABLE_NOTICE = (
@@ -135,6 +137,22 @@ class Bridge:
                 thread, "Sorry, I'm not enabled for you in this channel. Ask an admin to add you."
             )
             return
+        inbox = _inbox(thread)
+        await self._store.enqueue(inbox, _as_queued(message))  # durable before any remote call
+        try:
+            await self._hand_over(message)
+        except Exception:
+            for key in keys:  # let Slack's retry of this delivery be processed
+                await self._store.release_event(key)
+            raise
+
+    async def _hand_over(self, message: IncomingMessage) -> bool:
+        """Accept a message held in its thread's inbox; True once it has left the inbox.
+
+        It leaves when it was sent, queued behind a running turn, or refused (with an explanation). While
+        Qoder is unavailable it stays, and a background task keeps trying.
+        """
+        thread = message.thread
         try:
             await self._accept(message)
         except TRANSIENT as error:
@@ -146,12 +164,34 @@ class Bridge:
             )
             await self._notice(thread, UNAVAILABLE_NOTICE)
             self._spawn(self._accept_later(message), name=f"retry {thread.channel}/{message.ts}")
+            return False
         except QoderError as error:
             await self._refuse(message, error)
-        except Exception:
-            for key in keys:  # let Slack's retry of this delivery be processed
-                await self._store.release_event(key)
-            raise
+        await self._store.pop_queue(_inbox(thread), message.ts)
+        return True
+
+    def recover_in_background(self) -> None:
+        """Run ``recover`` without holding up startup."""
+        self._spawn(self.recover(), name="recover")
+
+    async def recover(self) -> None:
+        """After a restart: hand over inbox messages that never reached Qoder, and drain the queues of
+        sessions whose turn ended while the bot was down."""
+        for key in await self._store.queued_keys():
+            if key.startswith(INBOX_PREFIX):
+                while (queued := await self._store.peek_queue(key)) is not None:
+                    log.info(
+                        "handing over %s/%s, received before a restart",
+                        queued.thread.channel,
+                        queued.message_ts,
+                    )
+                    if not await self._hand_over(_as_incoming(queued)):
+                        break
+                continue
+            turn = await self._store.get_turn(key)
+            thread = await self._store.thread_for_session(key)
+            if thread is not None and (turn is None or not turn.active):
+                await self._drain(thread)
 
     async def _refuse(self, message: IncomingMessage, error: QoderError) -> None:
         """Qoder refused the message for a reason retrying won't fix: say so in the thread and in the log."""
@@ -169,14 +209,16 @@ class Bridge:
             await asyncio.sleep(delay)
             try:
                 await self._accept(message)
-                return
+                break
             except TRANSIENT as error:
                 log.info("Qoder still unavailable for %s/%s: %s", message.thread.channel, message.ts, error)
             except QoderError as error:
                 await self._refuse(message, error)
-                return
-        await self._react(message.thread.channel, message.ts, self._config.reactions.failed)
-        await self._notice(message.thread, GAVE_UP_NOTICE)
+                break
+        else:
+            await self._react(message.thread.channel, message.ts, self._config.reactions.failed)
+            await self._notice(message.thread, GAVE_UP_NOTICE)
+        await self._store.pop_queue(_inbox(message.thread), message.ts)
 
     def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
         task = asyncio.create_task(work, name=name)
@@ -194,7 +236,7 @@ class Bridge:
             busy = (turn is not None and turn.active) or await self._store.queue_length(
                 session.session_id
             ) > 0
-            queued = QueuedMessage(thread, message.ts, message.user, message.text)
+            queued = _as_queued(message)
             if busy or not await self._start_turn(session, queued):
                 await self._queue(session.session_id, queued)
 
@@ -483,6 +525,18 @@ class Bridge:
             await self._slack.reactions_remove(channel=channel, timestamp=ts, name=name)
         except SlackApiError as error:
             log.debug("reactions.remove %s failed: %s", name, error.response.get("error"))
+
+
+def _inbox(thread: ThreadKey) -> str:
+    return f"{INBOX_PREFIX}{thread}"
+
+
+def _as_queued(message: IncomingMessage) -> QueuedMessage:
+    return QueuedMessage(message.thread, message.ts, message.user, message.text)
+
+
+def _as_incoming(message: QueuedMessage) -> IncomingMessage:
+    return IncomingMessage(message.thread, message.message_ts, message.user, message.text)
 
 
 def _explain(error: QoderError) -> str:

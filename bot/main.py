@@ -161,6 +161,7 @@ async def serve(
             socket_handler = AsyncSocketModeHandler(runtime.app, settings.SLACK_APP_TOKEN)
             await socket_handler.connect_async()  # type: ignore[no-untyped-call]
         resumed = await runtime.relay.resume_all()
+        runtime.bridge.recover_in_background()
         runtime.ready = True
         log.info(
             "ready (%s mode, port %d, %d unfinished turn(s) resumed)", settings.mode, settings.PORT, resumed

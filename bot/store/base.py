@@ -59,6 +59,9 @@ class Store(Protocol):
     async def queue_length(self, session_id: str) -> int:
         """How many messages wait for this session."""
 
+    async def queued_keys(self) -> list[str]:
+        """Every key (session id or other queue name) that has at least one queued message."""
+
     async def ping(self) -> bool:
         """True when the backing store answers."""
 

@@ -186,6 +186,12 @@ class RedisStore:
     async def queue_length(self, session_id: str) -> int:
         return int(await self._redis.llen(self._key("queue", session_id)))
 
+    async def queued_keys(self) -> list[str]:
+        pattern = self._key("queue", "*")
+        prefix_length = len(pattern) - 1
+        keys = _texts([key async for key in self._redis.scan_iter(match=pattern)])
+        return sorted(key[prefix_length:] for key in keys)  # empty lists do not exist in Redis
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def ping(self) -> bool:

@@ -348,6 +348,13 @@ class SqliteStore:
 
         return await self._run(query)
 
+    async def queued_keys(self) -> list[str]:
+        def query(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute("SELECT DISTINCT session_id FROM queue ORDER BY session_id").fetchall()
+            return [str(row[0]) for row in rows]
+
+        return await self._run(query)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def ping(self) -> bool:

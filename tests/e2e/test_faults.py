@@ -159,6 +159,27 @@ async def test_a_lasting_outage_is_explained_and_the_message_still_arrives(
     assert qoder.user_messages() == ["patience"] and len(qoder.sessions) == 1
 
 
+async def test_a_message_waiting_out_an_outage_survives_a_crash(
+    slack: FakeSlack, qoder: FakeQoder, events: SlackEvents, env: dict[str, str]
+) -> None:
+    qoder.fail_next("POST", "/sessions", 503, times=1000)
+    first = SubprocessBot(env)
+    await first.start()
+    try:
+        ts = await mention(slack, events, "do not lose me")
+        await eventually(lambda: "isn't answering" in thread_text(slack, CHANNEL, ts), timeout=20)
+    finally:
+        first.kill()
+    qoder.clear_faults()  # Qoder is back
+    second = SubprocessBot(env)
+    await second.start()
+    try:
+        await eventually(lambda: done(slack, ts, "You said: do not lose me"), timeout=20)
+    finally:
+        await second.terminate()
+    assert qoder.user_messages() == ["do not lose me"]
+
+
 async def test_dropped_streams_lose_and_repeat_nothing(
     bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:

@@ -254,6 +254,15 @@ async def test_queue_is_fifo_and_pop_removes_by_ts(store: Store) -> None:
     assert await store.peek_queue("s-2") == msg("9.000009", "elsewhere", thread=T2)
 
 
+async def test_queued_keys_lists_exactly_the_non_empty_queues(store: Store) -> None:
+    assert await store.queued_keys() == []
+    await store.enqueue("s-1", msg("1.000001"))
+    await store.enqueue("inbox:T1:C1:1.0", msg("1.000002"))
+    await store.enqueue("s-2", msg("1.000003"))
+    await store.pop_queue("s-2", "1.000003")
+    assert await store.queued_keys() == ["inbox:T1:C1:1.0", "s-1"]
+
+
 async def test_queue_keeps_order_under_concurrent_enqueues(store: Store) -> None:
     for i in range(10):
         await store.enqueue("s-1", msg(f"2.{i:06d}"))
