@@ -26,6 +26,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -199,6 +200,7 @@ class FakeSession:
     credits: float = 0.0
     events: list[dict[str, Any]] = field(default_factory=list)
     log: list[_Frame] = field(default_factory=list)
+    published_at: list[float] = field(default_factory=list)  # time.monotonic() of each log entry
     open_previews: dict[str, str] = field(default_factory=dict)
     pending: dict[str, _Pending] = field(default_factory=dict)
     turn: asyncio.Task[None] | None = None
@@ -239,6 +241,7 @@ class FakeSession:
 
     def _publish(self, frame: _Frame) -> None:
         self.log.append(frame)
+        self.published_at.append(time.monotonic())
         self.updated_at = _now()
         self.notify()
 
@@ -524,6 +527,10 @@ class FakeQoder:
         self._faults.append(
             _Fault(method.upper(), path_suffix, status, times, retry_after, etype, message, execute)
         )
+
+    def clear_faults(self) -> None:
+        """Forget every failure injected with ``fail_next`` that has not fired yet."""
+        self._faults.clear()
 
     def drop_streams_after(self, frames: int) -> None:
         """Open streams (or, if none is open, the next one) close abruptly after ``frames`` more frames."""
