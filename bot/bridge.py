@@ -18,6 +18,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import slack_calls
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.qoder import (
     AuthenticationError,
@@ -29,6 +30,7 @@ from bot.qoder import (
     RateLimitedError,
     ServerError,
 )
+from bot.ratelimit import RateBudget
 from bot.relay import Relay
 from bot.render import escape, render_notice
 from bot.store import Store
@@ -103,13 +105,21 @@ class Bridge:
     """Entry points called by the Slack layer; each is safe to call concurrently."""
 
     def __init__(
-        self, qoder: QoderClient, store: Store, relay: Relay, slack: AsyncWebClient, config: BridgeConfig
+        self,
+        qoder: QoderClient,
+        store: Store,
+        relay: Relay,
+        slack: AsyncWebClient,
+        config: BridgeConfig,
+        *,
+        budget: RateBudget | None = None,
     ) -> None:
         self._qoder = qoder
         self._store = store
         self._relay = relay
         self._slack = slack
         self._config = config
+        self._budget = budget
         self._thread_locks: defaultdict[ThreadKey, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._background: set[asyncio.Task[None]] = set()
         self._watched: set[str] = set()
@@ -502,29 +512,33 @@ class Bridge:
 
     async def _notice(self, thread: ThreadKey, text: str) -> None:
         try:
-            response = await self._slack.chat_postMessage(
-                channel=thread.channel, thread_ts=thread.thread_ts, **render_notice(text).payload()
+            response = await slack_calls.call(
+                self._slack,
+                self._budget,
+                "chat.postMessage",
+                thread.channel,
+                thread_ts=thread.thread_ts,
+                **render_notice(text).payload(),
             )
             await self._store.index_message(thread.channel, str(response["ts"]), thread)
         except SlackApiError as error:
-            log.warning("could not post a notice in %s: %s", thread, error.response.get("error"))
+            log.warning("could not post a notice in %s: %s", thread, slack_calls.error_code(error))
 
     async def _react(self, channel: str, ts: str, name: str) -> None:
-        if not name or not ts:
-            return
-        try:
-            await self._slack.reactions_add(channel=channel, timestamp=ts, name=name)
-        except SlackApiError as error:
-            if error.response.get("error") != "already_reacted":
-                log.debug("reactions.add %s failed: %s", name, error.response.get("error"))
+        await self._reaction("reactions.add", channel, ts, name)
 
     async def _unreact(self, channel: str, ts: str, name: str) -> None:
+        await self._reaction("reactions.remove", channel, ts, name)
+
+    async def _reaction(self, method: str, channel: str, ts: str, name: str) -> None:
+        """Add or remove a status reaction; failures only cost the reaction."""
         if not name or not ts:
             return
         try:
-            await self._slack.reactions_remove(channel=channel, timestamp=ts, name=name)
+            await slack_calls.call(self._slack, self._budget, method, channel, timestamp=ts, name=name)
         except SlackApiError as error:
-            log.debug("reactions.remove %s failed: %s", name, error.response.get("error"))
+            if slack_calls.error_code(error) not in ("already_reacted", "no_reaction"):
+                log.debug("%s %s failed: %s", method, name, slack_calls.error_code(error))
 
 
 def _inbox(thread: ThreadKey) -> str:

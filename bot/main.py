@@ -23,7 +23,7 @@ from bot.bridge import Bridge, BridgeConfig, Reactions
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
 from bot.qoder import QoderClient
-from bot.ratelimit import Rate, RateBudget
+from bot.ratelimit import workspace_budget
 from bot.relay import Relay
 from bot.slack import register
 from bot.store import Store, open_store
@@ -52,28 +52,18 @@ class Runtime:
         await self.store.close()
 
 
-def default_budget(settings: Settings) -> RateBudget:
-    """Slack's documented limits (slack-platform.md §4), as configured."""
-    return RateBudget(
-        workspace={
-            "chat.update": Rate(calls=settings.SLACK_UPDATES_PER_MINUTE, per_seconds=60, burst=5),
-            "chat.postMessage": Rate(calls=300, per_seconds=60, burst=10),
-        },
-        per_channel={"chat.postMessage": Rate(calls=settings.SLACK_POSTS_PER_SECOND, per_seconds=1, burst=3)},
-    )
-
-
 async def build(settings: Settings) -> Runtime:
     """Create and connect every component; nothing is listening yet."""
     store = open_store(settings.STORE_URL)
     qoder = QoderClient(settings.QODER_API_URL, settings.QODER_PAT)
     slack = AsyncWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
+    budget = workspace_budget(settings.SLACK_UPDATES_PER_MINUTE, settings.SLACK_POSTS_PER_SECOND)
     relay = Relay(
         qoder,
         store,
         slack,
         update_interval=settings.UPDATE_INTERVAL,
-        budget=default_budget(settings),
+        budget=budget,
         working_status=settings.WORKING_STATUS,
         stream_mode=settings.STREAM_MODE,
         rollover_seconds=settings.STREAM_ROLLOVER_SECONDS,
@@ -96,6 +86,7 @@ async def build(settings: Settings) -> Runtime:
                 failed=settings.REACTION_FAILED,
             ),
         ),
+        budget=budget,
     )
     app = AsyncApp(
         client=slack,

@@ -34,12 +34,12 @@ from bot.render.stream import (
     cut_point,
     open_fence,
 )
+from bot.slack_calls import error_code, note_rate_limited
 
 log = logging.getLogger(__name__)
 
 # Markdown per stream message, leaving room for the line that closes a code block cut at its end.
 MESSAGE_LIMIT = MARKDOWN_LIMIT - 500
-_MAX_RATE_LIMIT_WAIT = 60.0
 
 
 class StreamBroken(Exception):
@@ -191,7 +191,7 @@ class NativeStreamPublisher(Generic[Frame]):
         try:
             await self._write(self._view(frame), finished=self._finished(frame))
         except (StreamBroken, SlackApiError) as error:
-            reason = _error_code(error) if isinstance(error, SlackApiError) else str(error)
+            reason = error_code(error) if isinstance(error, SlackApiError) else str(error)
             log.warning("stream in %s/%s: %s; editing instead", self._channel, self._thread_ts, reason)
             await self._hand_over(frame)
             return
@@ -354,12 +354,9 @@ class NativeStreamPublisher(Generic[Frame]):
             except SlackApiError as error:
                 if error.response.status_code != 429:
                     raise
-                retry_after = min(_retry_after(error), _MAX_RATE_LIMIT_WAIT)
-                log.warning("Slack rate-limited %s; waiting %.1fs", method, retry_after)
-                if self._budget is not None:
-                    self._budget.pause(method, retry_after)
-                else:
-                    await asyncio.sleep(retry_after)
+                wait = note_rate_limited(self._budget, method, error)
+                if self._budget is None:
+                    await asyncio.sleep(wait)
 
     async def _notify(self, callback: Awaitable[None]) -> None:
         try:
@@ -375,18 +372,3 @@ def _markdown(text: str) -> dict[str, Any]:
 def _card(task: TaskChunk | None) -> tuple[str, str, str] | None:
     """What a task card shows (its position is only used when it is first sent)."""
     return None if task is None else (task.title, task.status, task.output)
-
-
-def _error_code(error: SlackApiError) -> str:
-    return str(error.response.get("error", "")) if error.response is not None else ""
-
-
-def _retry_after(error: SlackApiError) -> float:
-    headers = error.response.headers or {}
-    value = headers.get("Retry-After") or headers.get("retry-after") or "1"
-    if isinstance(value, list):
-        value = value[0]
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return 1.0
