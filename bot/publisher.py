@@ -53,6 +53,7 @@ _GONE = {"message_not_found", "cant_update_message", "edit_window_closed"}
 _MAX_ATTEMPTS = 3
 _POST = "chat.postMessage"
 _UPDATE = "chat.update"
+_DELETE = "chat.delete"
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class ReplyPublisher(Generic[Frame]):
             if op is None:
                 continue
             try:
-                await self._apply(op, messages[op.index])
+                await self._apply(op, messages[op.index] if op.index < len(messages) else None)
             except _Again:
                 continue
             written.add(op.index)
@@ -189,9 +190,16 @@ class ReplyPublisher(Generic[Frame]):
                 ops.append(_Op(_POST, index))
             elif self._sent[index] != message:
                 ops.append(_Op(_UPDATE, index))
+        # A shorter rendering (e.g. the timeline collapsed at the end) leaves replies that would show stale
+        # text: delete them, last first so the indexes of the others stay put.
+        ops.extend(_Op(_DELETE, index) for index in reversed(range(len(messages), len(self.reply_ts))))
         return ops
 
-    async def _apply(self, op: _Op, message: SlackMessage) -> None:
+    async def _apply(self, op: _Op, message: SlackMessage | None) -> None:
+        if op.method == _DELETE:
+            await self._delete_last()
+            return
+        assert message is not None
         if op.method == _UPDATE:
             try:
                 await self._call(_UPDATE, ts=self.reply_ts[op.index], **message.payload())
@@ -216,6 +224,16 @@ class ReplyPublisher(Generic[Frame]):
         self._gone.discard(op.index)
         if self._on_posted is not None:
             await self._on_posted(ts)
+
+    async def _delete_last(self) -> None:
+        try:
+            await self._call(_DELETE, ts=self.reply_ts[-1])
+        except SlackApiError as error:
+            if error_code(error) != "message_not_found":
+                raise
+        self.reply_ts.pop()
+        self._sent.pop()
+        self._gone.discard(len(self.reply_ts))
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         """Call ``method``; on 429 pause it for everyone sharing the budget and raise ``_Again``."""

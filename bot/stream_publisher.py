@@ -7,8 +7,8 @@ footer. Slack ends streams after about five minutes, so a stream older than ``ro
 whose message is full) is stopped and the answer continues in a new stream message.
 
 Streamed text cannot be taken back. When the new Markdown does not extend what was streamed, or on any
-stream error, the current stream is stopped, replies after the first are deleted, and a fallback publisher
-(chat.update over the remaining message, posting more as needed) takes over the rest of the turn. A
+stream error, the current stream is stopped and a fallback publisher (chat.update over the same messages,
+posting more or deleting extra ones as needed) takes over the rest of the turn. A
 publisher resumed with existing replies uses the fallback from the start.
 """
 
@@ -213,21 +213,9 @@ class NativeStreamPublisher(Generic[Frame]):
         self._stream_ts = None
         newest = self._pending if self._has_pending and self._pending is not None else frame
         self._pending, self._has_pending = None, False
-        self._fallback = self._make_fallback(await self._keep_first_reply())
+        # The fallback edits these replies in order, posting more or deleting the ones it no longer needs.
+        self._fallback = self._make_fallback(list(self._reply_ts))
         self._fallback.show(newest)
-
-    async def _keep_first_reply(self) -> list[str]:
-        """Delete every reply but the first (the fallback may need fewer messages, and would leave the
-        rest showing stale text); returns the replies left, which the fallback takes over."""
-        kept = self._reply_ts[:1]
-        for ts in self._reply_ts[1:]:
-            try:
-                await self._call("chat.delete", ts=ts)
-            except Exception as error:
-                log.warning("could not delete reply %s before editing: %s", ts, error)
-                kept.append(ts)
-        self._reply_ts = kept
-        return list(kept)
 
     # --- writing ----------------------------------------------------------------------------------------
 

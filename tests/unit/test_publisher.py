@@ -44,7 +44,7 @@ class RecordingClient:
         return {"ok": True, "ts": json.get("ts") or f"1.{self._seq:06d}"}
 
     def texts(self) -> list[tuple[str, str]]:
-        return [(method, args["text"]) for method, args in self.calls]
+        return [(method, args["text"]) for method, args in self.calls if "text" in args]
 
 
 class GatedBudget(RateBudget):
@@ -171,6 +171,25 @@ async def test_long_renderings_post_continuations_and_edit_only_what_changed() -
         ("chat.update", "c2"),
     ]
     assert written[-1] == ("a|b|c2", ["1.000001", "1.000002", "1.000003"])
+
+
+async def test_a_shorter_rendering_deletes_the_replies_it_no_longer_needs() -> None:
+    client, written = RecordingClient(), []
+
+    def split(frame: str) -> list[SlackMessage]:
+        return [SlackMessage(text=part) for part in frame.split("|")]
+
+    publisher = make(client, written, render=split)
+    publisher.show("a|b|c")
+    await publisher.flush()
+    publisher.show("summary")
+    await publisher.flush()
+    assert client.texts()[3:] == [("chat.update", "summary")]
+    deleted = [args["ts"] for method, args in client.calls if method == "chat.delete"]
+    assert deleted == ["1.000003", "1.000002"], "last first"
+    assert [method for method, _ in client.calls][-3:] == ["chat.update", "chat.delete", "chat.delete"]
+    assert publisher.reply_ts == ["1.000001"]
+    assert written[-1] == ("summary", ["1.000001"])
 
 
 async def test_a_frame_that_renders_the_same_is_recorded_without_a_slack_call() -> None:
