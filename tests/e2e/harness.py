@@ -158,6 +158,40 @@ async def wait_healthy(
     raise AssertionError("bot did not become healthy")
 
 
+CHANNEL = "C1"
+
+
+async def mention(
+    slack: FakeSlack, events: SlackEvents, text: str, *, thread_ts: str | None = None, channel: str = CHANNEL
+) -> str:
+    """A person posts ``<@UBOT> text`` (optionally in a thread); Slack delivers app_mention. Returns its ts."""
+    ts = slack.add_user_message(channel, f"<@UBOT> {text}", user="U1", thread_ts=thread_ts)
+    status = await events.send(events.app_mention(channel, "U1", f"<@UBOT> {text}", ts, thread_ts=thread_ts))
+    assert status == 200
+    return ts
+
+
+async def reply(
+    slack: FakeSlack,
+    events: SlackEvents,
+    thread_ts: str,
+    text: str,
+    *,
+    user: str = "U1",
+    channel: str = CHANNEL,
+) -> str:
+    """A person replies in a thread without mentioning the bot; Slack delivers the message event."""
+    ts = slack.add_user_message(channel, text, user=user, thread_ts=thread_ts)
+    assert await events.send(events.message(channel, user, text, ts, thread_ts=thread_ts)) == 200
+    return ts
+
+
+def finished(slack: FakeSlack, thread_ts: str, needle: str, channel: str = CHANNEL) -> bool:
+    """The thread shows ``needle`` and no reply is still working."""
+    text = thread_text(slack, channel, thread_ts)
+    return needle in text and "Working…" not in text and "Thinking…" not in text
+
+
 def reply_texts(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
     """What a person reads in the bot's replies of a thread, in order."""
     return [slack.visible_text(m) for m in slack.bot_replies(channel, thread_ts)]
@@ -168,6 +202,7 @@ def thread_text(slack: FakeSlack, channel: str, thread_ts: str) -> str:
 
 
 __all__ = [
+    "CHANNEL",
     "SIGNING_SECRET",
     "FakeQoder",
     "FakeSlack",
@@ -177,7 +212,10 @@ __all__ = [
     "SubprocessBot",
     "bot_environment",
     "eventually",
+    "finished",
     "free_port",
+    "mention",
+    "reply",
     "reply_texts",
     "thread_text",
 ]

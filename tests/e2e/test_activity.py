@@ -6,16 +6,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.e2e.harness import FakeQoder, FakeSlack, InProcessBot, SlackEvents, eventually, thread_text
+from tests.e2e.harness import (
+    CHANNEL,
+    FakeQoder,
+    FakeSlack,
+    InProcessBot,
+    SlackEvents,
+    eventually,
+    mention,
+    thread_text,
+)
 from tests.fakes.qoder_api import Hold, Sleep, Text, Tool
-
-CHANNEL = "C1"
-
-
-async def mention(slack: FakeSlack, events: SlackEvents, text: str) -> str:
-    ts = slack.add_user_message(CHANNEL, f"<@UBOT> {text}", user="U1")
-    assert await events.send(events.app_mention(CHANNEL, "U1", f"<@UBOT> {text}", ts)) == 200
-    return ts
 
 
 def stop_buttons(slack: FakeSlack, thread_ts: str) -> list[dict[str, object]]:

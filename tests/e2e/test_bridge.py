@@ -5,36 +5,19 @@ from __future__ import annotations
 import time
 
 from tests.e2e.harness import (
+    CHANNEL,
     FakeQoder,
     FakeSlack,
     InProcessBot,
     SlackEvents,
     eventually,
+    finished,
+    mention,
+    reply,
     reply_texts,
     thread_text,
 )
 from tests.fakes.qoder_api import Hold, Sleep, Text, Tool
-
-CHANNEL = "C1"
-
-
-async def mention(slack: FakeSlack, events: SlackEvents, text: str, *, thread_ts: str | None = None) -> str:
-    """A person posts ``<@UBOT> text`` (optionally in a thread); Slack delivers app_mention. Returns its ts."""
-    ts = slack.add_user_message(CHANNEL, f"<@UBOT> {text}", user="U1", thread_ts=thread_ts)
-    status = await events.send(events.app_mention(CHANNEL, "U1", f"<@UBOT> {text}", ts, thread_ts=thread_ts))
-    assert status == 200
-    return ts
-
-
-async def reply(slack: FakeSlack, events: SlackEvents, thread_ts: str, text: str, user: str = "U1") -> str:
-    ts = slack.add_user_message(CHANNEL, text, user=user, thread_ts=thread_ts)
-    assert await events.send(events.message(CHANNEL, user, text, ts, thread_ts=thread_ts)) == 200
-    return ts
-
-
-def finished(slack: FakeSlack, thread_ts: str, needle: str, channel: str = CHANNEL) -> bool:
-    text = thread_text(slack, channel, thread_ts)
-    return needle in text and "Working…" not in text and "Thinking…" not in text
 
 
 async def test_mention_starts_a_session_and_streams_the_answer(

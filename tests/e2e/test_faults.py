@@ -11,35 +11,20 @@ import sqlite3
 import httpx
 
 from tests.e2e.harness import (
+    CHANNEL,
     FakeQoder,
     FakeSlack,
     InProcessBot,
     SlackEvents,
     SubprocessBot,
     eventually,
+    finished,
+    mention,
+    reply,
     reply_texts,
     thread_text,
 )
 from tests.fakes.qoder_api import Error, Sleep, Text
-
-CHANNEL = "C1"
-
-
-async def mention(slack: FakeSlack, events: SlackEvents, text: str) -> str:
-    ts = slack.add_user_message(CHANNEL, f"<@UBOT> {text}", user="U1")
-    assert await events.send(events.app_mention(CHANNEL, "U1", f"<@UBOT> {text}", ts)) == 200
-    return ts
-
-
-async def reply(slack: FakeSlack, events: SlackEvents, thread_ts: str, text: str) -> str:
-    ts = slack.add_user_message(CHANNEL, text, user="U1", thread_ts=thread_ts)
-    assert await events.send(events.message(CHANNEL, "U1", text, ts, thread_ts=thread_ts)) == 200
-    return ts
-
-
-def done(slack: FakeSlack, thread_ts: str, needle: str) -> bool:
-    text = thread_text(slack, CHANNEL, thread_ts)
-    return needle in text and "Working…" not in text and "Thinking…" not in text
 
 
 def requests_to(qoder: FakeQoder, method: str, suffix: str) -> int:
@@ -65,12 +50,12 @@ async def test_a_deleted_session_is_replaced_and_the_user_is_told(
     bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:
     ts = await mention(slack, events, "first")
-    await eventually(lambda: done(slack, ts, "You said: first"))
+    await eventually(lambda: finished(slack, ts, "You said: first"))
     old = next(iter(qoder.sessions))
     qoder.delete(old)
 
     await reply(slack, events, ts, "second")
-    await eventually(lambda: done(slack, ts, "You said: second"), message=thread_text(slack, CHANNEL, ts))
+    await eventually(lambda: finished(slack, ts, "You said: second"), message=thread_text(slack, CHANNEL, ts))
     assert "no longer available" in thread_text(slack, CHANNEL, ts)
     assert len(qoder.sessions) == 2 and qoder.user_messages() == ["first", "second"]
 
@@ -79,7 +64,7 @@ async def test_an_archived_session_is_replaced(
     bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:
     ts = await mention(slack, events, "first")
-    await eventually(lambda: done(slack, ts, "You said: first"))
+    await eventually(lambda: finished(slack, ts, "You said: first"))
     old = next(iter(qoder.sessions))
     async with httpx.AsyncClient() as client:
         response = await client.post(
@@ -88,7 +73,7 @@ async def test_an_archived_session_is_replaced(
         assert response.status_code == 200
 
     await reply(slack, events, ts, "after archive")
-    await eventually(lambda: done(slack, ts, "You said: after archive"))
+    await eventually(lambda: finished(slack, ts, "You said: after archive"))
     assert "no longer available" in thread_text(slack, CHANNEL, ts)
     assert qoder.user_messages(old) == ["first"]
 
@@ -106,7 +91,9 @@ async def test_a_terminated_session_fails_visibly_and_the_next_message_starts_an
     )
 
     await reply(slack, events, ts, "try again")
-    await eventually(lambda: done(slack, ts, "You said: try again"), message=thread_text(slack, CHANNEL, ts))
+    await eventually(
+        lambda: finished(slack, ts, "You said: try again"), message=thread_text(slack, CHANNEL, ts)
+    )
     assert len(qoder.sessions) == 2
     assert "never shown" not in thread_text(slack, CHANNEL, ts)
 
@@ -115,7 +102,7 @@ async def test_busy_answer_from_qoder_queues_until_the_session_is_idle(
     bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:
     ts = await mention(slack, events, "first")
-    await eventually(lambda: done(slack, ts, "You said: first"))
+    await eventually(lambda: finished(slack, ts, "You said: first"))
     session = next(iter(qoder.sessions))
     # Another client starts a turn the bot knows nothing about.
     qoder.script([Sleep(3.0), Text("foreign answer")])
@@ -131,7 +118,7 @@ async def test_busy_answer_from_qoder_queues_until_the_session_is_idle(
 
     queued = await reply(slack, events, ts, "while busy")
     await eventually(lambda: "hourglass_flowing_sand" in slack.messages[(CHANNEL, queued)].reactions)
-    await eventually(lambda: done(slack, ts, "You said: while busy"), timeout=20)
+    await eventually(lambda: finished(slack, ts, "You said: while busy"), timeout=20)
     assert qoder.user_messages(session) == ["first", "from elsewhere", "while busy"]
 
 
@@ -141,7 +128,7 @@ async def test_server_errors_on_send_are_retried_and_the_message_arrives_once(
     qoder.fail_next("POST", "/events", 503, times=2)
     qoder.fail_next("POST", "/sessions", 429, retry_after=0.2)
     ts = await mention(slack, events, "despite errors")
-    await eventually(lambda: done(slack, ts, "You said: despite errors"), timeout=20)
+    await eventually(lambda: finished(slack, ts, "You said: despite errors"), timeout=20)
     assert qoder.user_messages() == ["despite errors"]
     assert len(qoder.sessions) == 1
     assert "isn't answering" not in thread_text(slack, CHANNEL, ts), "short blips are invisible"
@@ -154,7 +141,7 @@ async def test_a_lasting_outage_is_explained_and_the_message_still_arrives(
     ts = await mention(slack, events, "patience")
     await eventually(lambda: "isn't answering" in thread_text(slack, CHANNEL, ts), timeout=20)
     await eventually(
-        lambda: done(slack, ts, "You said: patience"), timeout=30, message=thread_text(slack, CHANNEL, ts)
+        lambda: finished(slack, ts, "You said: patience"), timeout=30, message=thread_text(slack, CHANNEL, ts)
     )
     assert qoder.user_messages() == ["patience"] and len(qoder.sessions) == 1
 
@@ -174,7 +161,7 @@ async def test_a_message_waiting_out_an_outage_survives_a_crash(
     second = SubprocessBot(env)
     await second.start()
     try:
-        await eventually(lambda: done(slack, ts, "You said: do not lose me"), timeout=20)
+        await eventually(lambda: finished(slack, ts, "You said: do not lose me"), timeout=20)
     finally:
         await second.terminate()
     assert qoder.user_messages() == ["do not lose me"]
@@ -188,7 +175,7 @@ async def test_dropped_streams_lose_and_repeat_nothing(
     ts = await mention(slack, events, "stream it")
     await eventually(lambda: qoder.open_streams() == 1)
     qoder.drop_streams_after(8)
-    await eventually(lambda: done(slack, ts, "part39"), timeout=20)
+    await eventually(lambda: finished(slack, ts, "part39"), timeout=20)
     text = thread_text(slack, CHANNEL, ts)
     assert all(text.count(f"part{i:02d}") == 1 for i in range(40)), text
     assert len(qoder.stream_connects) >= 2, "the stream was reconnected"
@@ -207,7 +194,7 @@ async def test_a_stream_that_keeps_failing_shows_a_note_then_recovers(
         lambda: any("reconnecting" in v for m in slack.bot_replies(CHANNEL, ts) for v in m.versions),
         timeout=20,
     )
-    await eventually(lambda: done(slack, ts, "after the outage"), timeout=30)
+    await eventually(lambda: finished(slack, ts, "after the outage"), timeout=30)
     assert "reconnecting" not in thread_text(slack, CHANNEL, ts)
 
 
@@ -225,7 +212,7 @@ async def test_qoder_retrying_then_exhausted_is_visible(
     )
     await eventually(lambda: "warning" in slack.messages[(CHANNEL, ts)].reactions)
     await reply(slack, events, ts, "again")
-    await eventually(lambda: done(slack, ts, "fine now"))
+    await eventually(lambda: finished(slack, ts, "fine now"))
 
 
 async def test_duplicate_delivery_after_a_restart_is_still_ignored(
@@ -236,7 +223,7 @@ async def test_duplicate_delivery_after_a_restart_is_still_ignored(
     ts = slack.add_user_message(CHANNEL, "<@UBOT> only once", user="U1")
     event = events.app_mention(CHANNEL, "U1", "<@UBOT> only once", ts)
     assert await events.send(event, event_id="EvSame") == 200
-    await eventually(lambda: done(slack, ts, "You said: only once"))
+    await eventually(lambda: finished(slack, ts, "You said: only once"))
     await first.stop()
 
     second = InProcessBot(env)
@@ -270,7 +257,7 @@ async def test_a_rejected_cursor_is_recovered_from_the_event_history(
     await second.start()
     try:
         await eventually(
-            lambda: done(slack, ts, "bit29"), timeout=20, message=thread_text(slack, CHANNEL, ts)
+            lambda: finished(slack, ts, "bit29"), timeout=20, message=thread_text(slack, CHANNEL, ts)
         )
     finally:
         await second.terminate()
@@ -296,7 +283,7 @@ async def test_sigterm_drains_and_exits_0_quickly_then_the_turn_completes(
     second = SubprocessBot(env)
     await second.start()
     try:
-        await eventually(lambda: done(slack, ts, "w39"), timeout=20)
+        await eventually(lambda: finished(slack, ts, "w39"), timeout=20)
     finally:
         await second.terminate()
         print(first.output(), "\n----\n", second.output())

@@ -6,10 +6,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.e2e.harness import FakeQoder, FakeSlack, InProcessBot, SlackEvents, eventually, thread_text
+from tests.e2e.harness import (
+    CHANNEL,
+    FakeQoder,
+    FakeSlack,
+    InProcessBot,
+    SlackEvents,
+    eventually,
+    mention,
+    thread_text,
+)
 from tests.fakes.qoder_api import Text, Tool
 
-CHANNEL = "C1"
 WORDS = [f"tok{i:03d}" for i in range(60)]
 ANSWER = " ".join(WORDS)
 
@@ -20,12 +28,6 @@ async def native_bot(env: dict[str, str]) -> AsyncIterator[InProcessBot]:
     await running.start()
     yield running
     await running.stop()
-
-
-async def mention(slack: FakeSlack, events: SlackEvents, text: str) -> str:
-    ts = slack.add_user_message(CHANNEL, f"<@UBOT> {text}", user="U1")
-    assert await events.send(events.app_mention(CHANNEL, "U1", f"<@UBOT> {text}", ts)) == 200
-    return ts
 
 
 def complete(slack: FakeSlack, ts: str) -> bool:
