@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.bridge import Bridge, BridgeConfig, Reactions
@@ -31,6 +33,11 @@ from bot.store import Store, open_store
 log = logging.getLogger("qoder_slack")
 
 SHUTDOWN_GRACE_SECONDS = 8.0
+SOCKET_CONNECT_TIMEOUT = 30.0
+
+
+class StartupError(Exception):
+    """The bot cannot start for a reason the operator must fix; the message says what to change."""
 
 
 @dataclass
@@ -143,14 +150,19 @@ async def serve(
     runtime = runtime or await build(settings)
     runner = web.AppRunner(web_app(runtime), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host="0.0.0.0", port=settings.PORT).start()
+    try:
+        await web.TCPSite(runner, host="0.0.0.0", port=settings.PORT).start()
+    except OSError as error:
+        await runner.cleanup()
+        await runtime.aclose()
+        raise StartupError(
+            f"PORT {settings.PORT}: cannot listen there ({error.strerror}); set PORT to a free port"
+        ) from None
     socket_handler = None
     try:
         if settings.mode == "socket":
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
             socket_handler = AsyncSocketModeHandler(runtime.app, settings.SLACK_APP_TOKEN)
-            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+            await _connect_socket_mode(socket_handler)
         resumed = await runtime.relay.resume_all()
         runtime.bridge.recover_in_background()
         runtime.ready = True
@@ -168,6 +180,22 @@ async def serve(
         except TimeoutError:
             log.warning("shutdown took longer than %.0fs", SHUTDOWN_GRACE_SECONDS)
         await runner.cleanup()
+
+
+async def _connect_socket_mode(handler: AsyncSocketModeHandler) -> None:
+    """Open the Socket Mode connection, turning Slack's refusal or silence into a ``StartupError``."""
+    try:
+        await asyncio.wait_for(handler.connect_async(), SOCKET_CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
+    except SlackApiError as error:
+        raise StartupError(
+            f"SLACK_APP_TOKEN: Slack refused it ({error.response.get('error')}); use an app-level token (xapp-…)"
+            " with the connections:write scope, from Basic Information → App-Level Tokens"
+        ) from None
+    except TimeoutError:
+        raise StartupError(
+            f"SLACK_APP_TOKEN: no Socket Mode connection within {SOCKET_CONNECT_TIMEOUT:.0f}s; check the token, the network"
+            " and that Socket Mode is enabled for the app"
+        ) from None
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -194,5 +222,9 @@ def cli(argv: list[str] | None = None) -> int:
         for result in results:
             print(result.line())
         return 0 if all(result.ok for result in results) else 1
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as error:
+        print(f"qoder-slack cannot start: {error}", file=sys.stderr)
+        return 2
     return 0
