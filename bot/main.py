@@ -185,6 +185,9 @@ async def serve(
 async def _connect_socket_mode(handler: AsyncSocketModeHandler) -> None:
     """Open the Socket Mode connection, turning Slack's refusal or silence into a ``StartupError``."""
     try:
+        # Ask for the WebSocket URL ourselves: slack_sdk's connect() logs and retries a refused token forever.
+        # With the URL in place it connects without asking again (apps.connections.open is Tier 1).
+        handler.client.wss_uri = await handler.client.issue_new_wss_url()
         await asyncio.wait_for(handler.connect_async(), SOCKET_CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
     except SlackApiError as error:
         raise StartupError(

@@ -14,7 +14,8 @@ Behaviour mirrors Slack where it matters to the bridge:
 * chat.update keeps the previous blocks/markdown_text unless new ones are sent (as Slack documents);
   a streaming message refuses chat.update with `streaming_state_conflict`;
 * a bot reply in a thread clears that thread's assistant status, like Slack does;
-* configurable sliding-window rate limits (HTTP 429 + `Retry-After`) and one-off injected failures.
+* configurable sliding-window rate limits (HTTP 429 + `Retry-After`) and one-off injected failures;
+* `apps.connections.open` with an app-level token (`xapp-…`) answers `socket_url` when one is set (Socket Mode).
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.token = token
+        self.socket_url: str | None = (
+            None  # set to a Socket Mode server's ws:// URL to enable apps.connections.open
+        )
         self.rate_limits: dict[str, RateLimit] = dict(rate_limits or {})
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], Message] = {}
@@ -354,6 +358,8 @@ class FakeSlack:
             return self._reply(
                 method, args, now, injected.status, {"ok": False, "error": injected.error}, headers
             )
+        if method == "apps.connections.open" and self.socket_url and str(token).startswith("xapp-"):
+            return self._reply(method, args, now, 200, {"ok": True, "url": self.socket_url})
         if token != self.token:
             return self._reply(method, args, now, 200, {"ok": False, "error": "invalid_auth"})
         retry_after = self._check_rate_limit(method, args, now)
