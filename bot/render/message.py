@@ -1,26 +1,53 @@
-"""Slack messages: mrkdwn content cut to Slack's limits, with Block Kit blocks carrying the same content."""
+"""Slack messages: a turn's parts laid out in order across as many messages as Slack's limits need.
+
+Agent text goes into ``markdown`` blocks (Slack renders the Markdown itself); the bot's own lines go into
+mrkdwn ``section`` or ``context`` blocks. Every message's ``text`` is the same content as mrkdwn, in the same
+order, so notifications and clients without blocks show what the blocks show.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from bot.render.mrkdwn import safe_text
+from bot.render.mdsplit import MIN_LIMIT, cut_markdown
+from bot.render.mrkdwn import markdown_to_mrkdwn, safe_text
+from bot.render.safemd import safe_markdown
 from bot.render.split import split_mrkdwn
 
 TEXT_LIMIT = 3_900
 SECTION_LIMIT = 3_000
+# Slack allows 12,000 characters of markdown blocks per message but has refused ~13k of blocks in total.
+MARKDOWN_LIMIT = 11_000
+BLOCK_LIMIT = 50
 FOOTER_LIMIT = 198
 # Content is cut to leave room for the footer, so a footer appearing never moves earlier cuts.
 CONTENT_LIMIT = TEXT_LIMIT - FOOTER_LIMIT - 2
+CONTENT_BLOCKS = BLOCK_LIMIT - 2  # the stop button and the footer
+# Agent text starts a new message rather than a piece shorter than this at the end of a full one.
+MIN_ROOM = 400
 NOTICE_LIMIT = 500
 STOP_ACTION_ID = "qoder_stop"
+_SEPARATOR = "\n\n"
+
+PartKind = Literal["markdown", "section", "context"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of content: agent Markdown (``markdown``) or a bot line in mrkdwn, shown as a ``section``
+    or, for secondary lines, a ``context`` block."""
+
+    kind: PartKind
+    text: str
 
 
 @dataclass(frozen=True)
 class SlackMessage:
     """One bot message. ``text`` is the whole content as safe mrkdwn (≤ 3,900 chars); ``blocks`` shows the
-    same content as section blocks (each ≤ 3,000 chars), plus an optional stop button and footer."""
+    same content (≤ 50 blocks, sections ≤ 3,000 chars, markdown blocks ≤ 11,000 chars in all), plus an
+    optional stop button and footer."""
 
     text: str
     blocks: tuple[dict[str, Any], ...] = ()
@@ -33,24 +60,31 @@ class SlackMessage:
         return payload
 
 
-def build_messages(content: str, *, footer: str = "", stop_value: str | None = None) -> list[SlackMessage]:
-    """Cut non-empty mrkdwn ``content`` into messages. The last one gets ``footer`` (mrkdwn, one line) as a
-    context block and, when ``stop_value`` is given, the stop button."""
-    footer = _truncate(footer, FOOTER_LIMIT)
-    pieces = [piece for piece in split_mrkdwn(content, CONTENT_LIMIT) if piece.strip()] or [content.strip()]
+def build_messages(
+    parts: Sequence[Part], *, footer: str = "", stop_value: str | None = None
+) -> list[SlackMessage]:
+    """Lay ``parts`` out in order across messages (at least one). The last message gets ``footer``
+    (mrkdwn, one line) as a context block and, when ``stop_value`` is given, the stop button."""
+    layout = _Layout()
+    for part in parts:
+        if part.kind == "markdown":
+            layout.add_markdown(part.text)
+        else:
+            for piece in split_mrkdwn(part.text, SECTION_LIMIT):
+                if piece.strip():
+                    layout.add(_Chunk(_mrkdwn_block(part.kind, piece), piece))
+    pages = layout.pages or [[]]
     messages = []
-    for index, piece in enumerate(pieces):
-        last = index == len(pieces) - 1
-        blocks: list[dict[str, Any]] = [
-            _section(chunk) for chunk in split_mrkdwn(piece, SECTION_LIMIT) if chunk
-        ]
-        text = piece
-        if last and stop_value is not None:
-            blocks.append(stop_button(stop_value))
-        if last and footer:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
-            text = f"{piece}\n\n{footer}" if piece else footer
-        messages.append(SlackMessage(text=text, blocks=tuple(blocks)))
+    for index, page in enumerate(pages):
+        blocks = [chunk.block for chunk in page]
+        texts = [chunk.mrkdwn for chunk in page]
+        if index == len(pages) - 1:
+            if stop_value is not None:
+                blocks.append(stop_button(stop_value))
+            if footer := _truncate(footer, FOOTER_LIMIT):
+                blocks.append(_mrkdwn_block("context", footer))
+                texts.append(footer)
+        messages.append(SlackMessage(text=_SEPARATOR.join(texts) or "…", blocks=tuple(blocks)))
     return messages
 
 
@@ -75,7 +109,74 @@ def stop_button(value: str) -> dict[str, Any]:
     }
 
 
-def _section(text: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Chunk:
+    block: dict[str, Any]
+    mrkdwn: str
+    markdown_size: int = 0
+
+
+@dataclass
+class _Layout:
+    """Messages being filled in order; a chunk that does not fit where the last one ended starts a new one."""
+
+    pages: list[list[_Chunk]] = field(default_factory=list)
+    _text: int = 0
+    _markdown: int = 0
+    _break: bool = True  # the next chunk starts a new message
+
+    def room(self) -> tuple[int, int]:
+        """Characters of mrkdwn and of markdown blocks the message the next chunk goes into can take."""
+        if self._break or len(self.pages[-1]) >= CONTENT_BLOCKS:
+            return CONTENT_LIMIT, MARKDOWN_LIMIT
+        return CONTENT_LIMIT - self._text - len(_SEPARATOR), MARKDOWN_LIMIT - self._markdown
+
+    def add(self, chunk: _Chunk) -> None:
+        text_room, markdown_room = self.room()
+        if (
+            self._break
+            or len(self.pages[-1]) >= CONTENT_BLOCKS
+            or len(chunk.mrkdwn) > text_room
+            or chunk.markdown_size > markdown_room
+        ):
+            self.pages.append([chunk])
+            self._text, self._markdown, self._break = len(chunk.mrkdwn), chunk.markdown_size, False
+        else:
+            self.pages[-1].append(chunk)
+            self._text += len(_SEPARATOR) + len(chunk.mrkdwn)
+            self._markdown += chunk.markdown_size
+
+    def add_markdown(self, text: str) -> None:
+        """Cut agent Markdown into pieces that fill the current message, then whole new ones. A piece whose
+        mrkdwn or escaped Markdown outgrows the room (escaping lengthens text) is cut again, shorter."""
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        start, reopen = 0, ""
+        while start < len(text):
+            if min(self.room()) < MIN_ROOM:
+                self._break = True
+            text_room, markdown_room = self.room()
+            limit = min(text_room, markdown_room)
+            while True:
+                piece, next_reopen = cut_markdown(text, start, reopen, limit)
+                mrkdwn = markdown_to_mrkdwn(piece.text)
+                markdown = safe_markdown(piece.text).rstrip()
+                over = max(len(mrkdwn) / text_room, len(markdown) / markdown_room)
+                if over <= 1 or limit == MIN_LIMIT:  # at MIN_LIMIT the growth cannot outrun the room
+                    break
+                limit = max(MIN_LIMIT, min(limit - 1, int(limit / over * 0.9)))
+                if limit < MIN_ROOM and not self._break:
+                    self._break = True
+                    text_room, markdown_room = self.room()
+                    limit = min(text_room, markdown_room)
+            if mrkdwn.strip():
+                self.add(_Chunk({"type": "markdown", "text": markdown}, mrkdwn, len(markdown)))
+            start += len(piece.body)
+            reopen = next_reopen
+
+
+def _mrkdwn_block(kind: PartKind, text: str) -> dict[str, Any]:
+    if kind == "context":
+        return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 

@@ -120,7 +120,7 @@ def _list_item(marker: str, blocks: list[_Block], tight: bool) -> str:
     text = ("\n" if tight else "\n\n").join(parts)
     if not blocks:
         return marker
-    if blocks[0].verbatim:
+    if blocks[0].verbatim or is_fence_line(parts[0].split("\n", 1)[0]):  # a fence must start its line
         return f"{marker}\n{text}"
     return f"{marker} {text.removeprefix(_INDENT)}"
 

@@ -54,7 +54,7 @@ def split_pieces(text: str, limit: int) -> list[Piece]:
             pieces.append(Piece(text[start:], reopen, close))
             return pieces
         budget = limit - len(reopen) - _close_reserve(text, start, limit, opener)
-        cut = _cut(text, start, budget)
+        cut = find_cut(text, start, budget)
         state = _fence_after(text, start, cut, opener)
         pieces.append(Piece(text[start:cut], reopen, "\n" + state if state else ""))
         start, opener = cut, state
@@ -75,8 +75,12 @@ def _close_reserve(text: str, start: int, limit: int, opener: str) -> int:
     return 1 + longest if longest else 0
 
 
-def _cut(text: str, start: int, budget: int) -> int:
-    """Where the piece starting at ``start`` ends, its body (trailing newlines aside) at most ``budget``."""
+def find_cut(text: str, start: int, budget: int, *, markdown: bool = False) -> int:
+    """Where the piece starting at ``start`` ends, its body (trailing newlines aside) at most ``budget``
+    characters: after a blank line, else a line, else a space (each in the second half), else anywhere safe.
+
+    With ``markdown``, a cut inside a line must be followed by a letter (so the rest of the line cannot start
+    a block such as a heading, list or fence), and only entities are kept whole, not ``<…>``."""
     window_end = start + budget
     half = start + budget // 2
     paragraph = line = latest_line = -1
@@ -92,12 +96,16 @@ def _cut(text: str, start: int, budget: int) -> int:
         if candidate > 0:
             return candidate
     space = text.rfind(" ", half, window_end)
-    while space > start and not _safe(text, start, space + 1):
+    while space > start and not _safe(text, start, space + 1, markdown=markdown):
         space = text.rfind(" ", half, space)
     if space > start:
         return space + 1
     if latest_line > 0:
         return latest_line
+    if markdown:  # mid-word, but before a letter: the rest of the line still cannot start a block
+        for cut in range(window_end, half, -1):
+            if _safe(text, start, cut, markdown=True):
+                return cut
     return _hard_cut(text, start, window_end)
 
 
@@ -108,9 +116,13 @@ def _hard_cut(text: str, start: int, at: int) -> int:
     return cut if cut > start else at
 
 
-def _safe(text: str, start: int, at: int) -> bool:
-    """False when a cut at ``at`` would split an entity or a ``<…>`` token begun after ``start``."""
-    if text.rfind("<", start, at) > text.rfind(">", start, at):
+def _safe(text: str, start: int, at: int, *, markdown: bool = False) -> bool:
+    """False when a cut at ``at`` would split an entity or a ``<…>`` token begun after ``start`` (with
+    ``markdown``: an entity, or a space not followed by a letter)."""
+    if markdown:
+        if not text[at : at + 1].isalpha():
+            return False
+    elif text.rfind("<", start, at) > text.rfind(">", start, at):
         return False
     amp = text.rfind("&", max(start, at - _ENTITY_MAX), at)
     entity = _ENTITY.match(text, amp) if amp >= 0 else None

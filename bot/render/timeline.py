@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bot.render.message import SlackMessage, build_messages
-from bot.render.mrkdwn import is_fence_line, markdown_to_mrkdwn, safe_text
+from bot.render.message import Part, SlackMessage, build_messages
+from bot.render.mrkdwn import safe_text
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 
 SUMMARY_LIMIT = 80
@@ -27,10 +27,10 @@ def render_turn(
 ) -> list[SlackMessage]:
     """The messages showing ``state``, in thread order (at least one).
 
-    While running: every tool line and answer text in stream order, then the notice and a status line; the
-    last message carries the stop button when ``stop_value`` is given. Once finished: one line summing up
-    the tools, the answer texts, the outcome, and a footer (duration, credits, unusual stop reason).
-    ``now`` stands in for ``ended_at`` when that is missing.
+    While running: every tool line (sections) and answer text (markdown blocks) in stream order, then the
+    notice and a status line (context); the last message carries the stop button when ``stop_value`` is
+    given. Once finished: one context line summing up the tools, the answer texts, the outcome (sections),
+    and a footer (duration, credits, unusual stop reason). ``now`` stands in for ``ended_at`` when missing.
     """
     if not state.finished:
         return build_messages(_running(state), stop_value=stop_value)
@@ -80,40 +80,38 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h {minutes}m" if minutes else f"{hours}h"
 
 
-def _running(state: TurnState) -> str:
+def _running(state: TurnState) -> list[Part]:
     status = []
     if state.notice:
         status.append(f"_{safe_text(_one_line(state.notice, NOTICE_LIMIT))}_")
     status.append("_Thinking…_" if state.thinking else "_Working…_")
-    return "\n\n".join([*_timeline(state.items), "\n".join(status)])
+    return [*_timeline(state.items), Part("context", "\n".join(status))]
 
 
-def _timeline(items: Iterable[TurnItem]) -> list[str]:
-    """Paragraphs in stream order: consecutive tool calls share one paragraph, one line each."""
-    parts: list[str] = []
+def _timeline(items: Iterable[TurnItem]) -> list[Part]:
+    """Parts in stream order: consecutive tool calls share one section, one line each."""
+    parts: list[Part] = []
     tools: list[str] = []
     for item in items:
         if isinstance(item, ToolItem):
             tools.append(tool_line(item))
             continue
         if tools:
-            parts.append("\n".join(tools))
+            parts.append(Part("section", "\n".join(tools)))
             tools = []
-        text = _answer(item)
-        if text:
-            parts.append(text)
+        parts += _answer(item)
     if tools:
-        parts.append("\n".join(tools))
+        parts.append(Part("section", "\n".join(tools)))
     return parts
 
 
-def _finished(state: TurnState, now: float | None) -> str:
+def _finished(state: TurnState, now: float | None) -> list[Part]:
     tools = [item for item in state.items if isinstance(item, ToolItem)]
     ran = [tool for tool in tools if tool.status != "waiting"]
-    parts = [_tools_summary(ran, _duration(state, now))] if ran else []
-    parts += [text for item in state.items if isinstance(item, TextItem) if (text := _answer(item))]
-    parts += _outcome(state, [tool for tool in tools if tool.status == "waiting"])
-    return "\n\n".join(parts) or "_No answer._"
+    parts = [Part("context", _tools_summary(ran, _duration(state, now)))] if ran else []
+    parts += [part for item in state.items if isinstance(item, TextItem) for part in _answer(item)]
+    parts += [Part("section", line) for line in _outcome(state, [t for t in tools if t.status == "waiting"])]
+    return parts or [Part("context", "_No answer._")]
 
 
 def _tools_summary(tools: list[ToolItem], duration: str | None) -> str:
@@ -143,13 +141,10 @@ def _outcome(state: TurnState, waiting: list[ToolItem]) -> list[str]:
     return []
 
 
-def _answer(item: TextItem) -> str:
-    text = markdown_to_mrkdwn(item.text)
-    if not item.aborted:
-        return text
-    if not text or is_fence_line(text.rsplit("\n", 1)[-1]):
-        return f"{text}\n_(cut off)_".lstrip("\n")
-    return f"{text} _(cut off)_"
+def _answer(item: TextItem) -> list[Part]:
+    """The item's Markdown, and a note when its message was cut off."""
+    parts = [Part("markdown", item.text)] if item.text.strip() else []
+    return [*parts, Part("context", "_(cut off)_")] if item.aborted else parts
 
 
 def _footer(state: TurnState, now: float | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -17,6 +18,8 @@ from bot.render import (
     markdown_to_mrkdwn,
     render_notice,
     render_turn,
+    safe_markdown,
+    split_markdown,
     split_mrkdwn,
     tool_summary,
 )
@@ -47,6 +50,10 @@ def assert_harmless(messages: list[SlackMessage]) -> None:
         for text in strings(message.payload()):
             assert not SPECIAL_TOKEN.search(text), text
             assert not BARE_BROADCAST.search(text), text
+        for block in message.blocks:
+            if block["type"] == "markdown":  # and in what it shows, even if Slack decoded entities first
+                assert not SPECIAL_TOKEN.search(html.unescape(block["text"])), block
+                assert not BARE_BROADCAST.search(html.unescape(block["text"])), block
 
 
 # --- escape / conversion -------------------------------------------------------------------------------
@@ -200,6 +207,93 @@ def test_nothing_in_a_rendered_turn_can_ping() -> None:
     assert_harmless([render_notice(NASTY)])
 
 
+# --- Markdown for markdown blocks -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("## Title\n\n**bold** _it_ ~~s~~ `x` [l](https://x.io)\n\n- a\n  - b\n1. c", None),
+        ("| a | b |\n|:--|--:|\n| 1 | 2 |", None),
+        ("> quoted\n\n---\n\nAT&T &amp; a * b", None),
+        ("```python\nif a < b && c:\n    print('>')\n```", None),
+        ("`a < b` and ``x`<y``", None),
+        ("a < b > c", "a &lt; b > c"),
+        ("<b>bold</b>", "&lt;b>bold&lt;/b>"),
+        ("<div>\nblock\n</div>", "&lt;div>\nblock\n&lt;/div>"),
+        ("\\<tag> and \\*lit\\*", "&lt;tag> and \\*lit\\*"),
+        ("<https://x.io/a_b>", "[https://x.io/a\\_b](https://x.io/a_b)"),
+        ("<me@x.io>", "[me@x.io](mailto:me@x.io)"),
+        ("&#99;hannel &#x40;x &lt; &#60; &copy;", "channel @x &lt; &lt; &copy;"),
+        ("\\`<b>`", "\\`&lt;b>`"),
+        ("line\r\nnext", "line\nnext"),
+    ],
+)
+def test_safe_markdown_shows_what_was_written(source: str, expected: str | None) -> None:
+    assert safe_markdown(source) == (source if expected is None else expected)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("<!channel> <@U1>", f"&lt;{WJ}!channel> &lt;{WJ}@U1>"),
+        ("`<!here> <#C1>`", f"`<{WJ}!here> <{WJ}#C1>`"),
+        ("```\n<!subteam^S1>\n```", f"```\n<{WJ}!subteam^S1>\n```"),
+        ("hey @channel, @Here and \\@everyone", f"hey @{WJ}channel, @{WJ}Here and \\@{WJ}everyone"),
+        ("`@here`", f"`@{WJ}here`"),
+        (
+            "&lt;!channel&gt; &#60;&#64;U1&#62; &lt;\\!here>",
+            f"&lt;{WJ}!channel&gt; &lt;{WJ}@U1&#62; &lt;{WJ}\\!here>",
+        ),
+        ("&commat;channel &#64;here", f"@{WJ}channel @{WJ}here"),
+        ("`&lt;!channel&gt;`", f"`&lt;{WJ}!channel&gt;`"),
+        ("<https://x.io/@here>", f"[https://x.io/@{WJ}here](https://x.io/%40here)"),
+        ("me@here.com and @channels stay", "me@here.com and @channels stay"),
+    ],
+)
+def test_markdown_blocks_cannot_ping(source: str, expected: str) -> None:
+    assert safe_markdown(source) == expected
+
+
+def test_answer_text_goes_into_markdown_blocks() -> None:
+    text = "## Plan\n\n1. **Read** `app.py`\n2. Fix <!here> & [docs](https://x.io)"
+    [message] = render_turn(TurnState(items=(TextItem(id="m", text=text),), phase="done"))
+    assert message.blocks == (
+        markdown(f"## Plan\n\n1. **Read** `app.py`\n2. Fix &lt;{WJ}!here> & [docs](https://x.io)"),
+    )
+    assert message.text == "*Plan*\n\n1. *Read* `app.py`\n2. Fix &lt;!here&gt; &amp; <https://x.io|docs>"
+
+
+def test_markdown_split_reopens_code_and_tables() -> None:
+    code = "```sh\n" + "".join(f"echo {i}\n" for i in range(40)) + "```\n"
+    pieces = split_markdown(code, 200)
+    assert len(pieces) > 1
+    assert all(p.text.startswith("```sh\n") and p.text.endswith("\n```") for p in pieces)
+    assert "".join(p.body for p in pieces) == code
+    table = "| n | square |\n|---|---|\n" + "".join(f"| {i} | {i * i} |\n" for i in range(40))
+    pieces = split_markdown(table, 200)
+    assert len(pieces) > 1
+    assert all(p.text.startswith("| n | square |\n|---|---|\n") for p in pieces)
+    assert [p.reopen for p in pieces] == ["", *["| n | square |\n|---|---|\n"] * (len(pieces) - 1)]
+
+
+def test_code_in_a_list_item_is_reopened_at_top_level() -> None:
+    source = "1. Run:\n\n   ```\n" + "".join(f"   step {i}\n" for i in range(30)) + "   ```\n2. Done"
+    pieces = split_markdown(source, 160)
+    assert pieces[0].close == "\n   ```"
+    assert pieces[1].reopen == "   ```\n"
+
+
+def test_markdown_escaping_that_outgrows_a_message_is_cut_again() -> None:
+    text = "<" * 3000  # three times longer as mrkdwn (&lt;), four as Markdown (&lt;)
+    messages = render_turn(TurnState(items=(TextItem(id="m", text=text),), phase="done"))
+    assert len(messages) >= 3
+    assert all(len(m.text) <= 3900 for m in messages)
+    assert "".join(m.text for m in messages).count("&lt;") == 3000
+    shown = [b["text"] for m in messages for b in m.blocks if b["type"] == "markdown"]
+    assert "".join(shown) == "&lt;" * 3000
+
+
 # --- tools ---------------------------------------------------------------------------------------------
 
 
@@ -254,7 +348,7 @@ def buttons(messages: list[SlackMessage]) -> list[dict[str, Any]]:
 
 
 def test_empty_running_turn_shows_status_only() -> None:
-    assert render_turn(TurnState()) == [SlackMessage(text="_Working…_", blocks=(section("_Working…_"),))]
+    assert render_turn(TurnState()) == [SlackMessage(text="_Working…_", blocks=(context("_Working…_"),))]
     assert render_turn(TurnState(thinking=True))[0].text == "_Thinking…_"
 
 
@@ -282,9 +376,11 @@ def test_running_turn_shows_timeline_in_stream_order() -> None:
 
 def test_aborted_text_is_marked_cut_off() -> None:
     state = TurnState(items=(TextItem(id="m", text="Half a sent", aborted=True),), phase="stopped")
-    assert render_turn(state)[0].text.startswith("Half a sent _(cut off)_")
+    [message] = render_turn(state)
+    assert message.text == "Half a sent\n\n_(cut off)_\n\n:octagonal_sign: _Stopped._"
+    assert message.blocks[:2] == (markdown("Half a sent"), context("_(cut off)_"))
     code = TurnState(items=(TextItem(id="m", text="```\nx", aborted=True),))
-    assert render_turn(code)[0].text.startswith("```\nx\n```\n_(cut off)_")
+    assert render_turn(code)[0].text.startswith("```\nx\n```\n\n_(cut off)_")
 
 
 def test_stop_button_only_while_running() -> None:
@@ -324,10 +420,12 @@ def test_done_turn_collapses_tools_and_has_footer() -> None:
     assert (
         message.text == ":white_check_mark: Ran 2 tools in 2m 10s\n\nFirst.\n\nDone.\n\n2m 10s · 4.63 credits"
     )
-    assert message.blocks[-1] == {
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": "2m 10s · 4.63 credits"}],
-    }
+    assert message.blocks == (
+        context(":white_check_mark: Ran 2 tools in 2m 10s"),
+        markdown("First."),
+        markdown("Done."),
+        context("2m 10s · 4.63 credits"),
+    )
 
 
 def test_failed_tools_and_unusual_stop_reason() -> None:
@@ -400,9 +498,9 @@ def test_long_turn_is_split_within_limits() -> None:
     for message in messages:
         assert len(message.text) <= 3900
         assert len(message.blocks) <= 50
-        sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
-        assert all(len(s) <= 3000 for s in sections)
-        assert all(s.count("```") % 2 == 0 for s in sections)
+        blocks = [b["text"] for b in message.blocks if b["type"] == "markdown"]
+        assert sum(map(len, blocks)) <= 11_000
+        assert all(b.count("```") % 2 == 0 for b in blocks)
         assert message.text.count("```") % 2 == 0
     assert messages[-1].text.endswith("\n\n5s")
     assert all(m.blocks[-1]["type"] != "context" for m in messages[:-1])
@@ -424,6 +522,14 @@ def test_notice_is_escaped_text() -> None:
 
 def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def markdown(text: str) -> dict[str, Any]:
+    return {"type": "markdown", "text": text}
 
 
 # --- golden payloads -----------------------------------------------------------------------------------

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
-from bot.render import SlackMessage, markdown_to_mrkdwn, render_turn, split_pieces
+from bot.render import (
+    SlackMessage,
+    markdown_to_mrkdwn,
+    render_turn,
+    safe_markdown,
+    split_markdown,
+    split_pieces,
+)
 from bot.render.mrkdwn import is_fence_line
 from bot.turn import TextItem, ToolItem, TurnState
 
@@ -16,6 +25,9 @@ SPECIAL_TOKEN = re.compile(r"<[!@#]")
 BARE_BROADCAST = re.compile(r"(?<!\w)@(?:channel|here|everyone)\b", re.IGNORECASE)
 OUR_LINK = re.compile(r"<(?:https?://|mailto:|slack://)[^<>\s]*(?:\|[^<>]*)?>")
 ENTITY = re.compile(r"&(?:amp|lt|gt);")
+ESCAPED = re.compile(r"\\\\([!-/:-@\\[-`{-~])")
+
+MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 words = st.sampled_from(
     [
@@ -59,17 +71,30 @@ def strings(value: Any) -> list[str]:
     return []
 
 
+def assert_cannot_ping_as_markdown(text: str) -> None:
+    """No token or broadcast in the Markdown, nor in what it shows once entities and escapes are decoded."""
+    for view in (text, ESCAPED.sub(r"\1", html.unescape(text))):
+        assert not SPECIAL_TOKEN.search(view), text
+        assert not BARE_BROADCAST.search(view), text
+
+
 def assert_valid_messages(messages: list[SlackMessage]) -> None:
     assert messages
     for message in messages:
         assert 0 < len(message.text) <= 3900
         assert len(message.blocks) <= 50
         assert fence_count(message.text) % 2 == 0
+        markdown = [b["text"] for b in message.blocks if b["type"] == "markdown"]
+        assert sum(map(len, markdown)) <= 11_000
+        for text in markdown:
+            assert text.strip()
+            assert_cannot_ping_as_markdown(text)
         for block in message.blocks:
             if block["type"] == "section":
                 assert 0 < len(block["text"]["text"]) <= 3000
                 assert fence_count(block["text"]["text"]) % 2 == 0
-        for text in strings(message.payload()):
+        mrkdwn = strings([message.text, [b for b in message.blocks if b["type"] != "markdown"]])
+        for text in mrkdwn:
             assert not SPECIAL_TOKEN.search(text), text
             assert not BARE_BROADCAST.search(text), text
             assert "<" not in OUR_LINK.sub("", text), text
@@ -116,6 +141,77 @@ def test_conversion_is_safe(source: str) -> None:
     assert not SPECIAL_TOKEN.search(out)
     assert not BARE_BROADCAST.search(out)
     assert "<" not in OUR_LINK.sub("", out)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markdown)
+def test_markdown_for_blocks_cannot_ping(source: str) -> None:
+    assert_cannot_ping_as_markdown(safe_markdown(source))
+
+
+plain_words = st.sampled_from(
+    ["word", "**bold**", "_it_", "`code`", "[link](https://x.io)", "日本語", "|", "*"]
+)
+plain_block = st.one_of(
+    st.lists(plain_words, min_size=1, max_size=8).map(" ".join),
+    st.lists(st.text(alphabet="ab {}();=", max_size=40), max_size=5).map(
+        lambda lines: "```py\n" + "\n".join(lines) + "\n```"
+    ),
+    st.lists(plain_words, min_size=1, max_size=3).map(lambda w: "- " + "\n- ".join(w)),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(plain_block, max_size=8).map("\n\n".join))
+def test_markdown_with_nothing_to_neutralise_is_kept(source: str) -> None:
+    assert safe_markdown(source) == source
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markdown, st.integers(80, 1500))
+def test_markdown_split_keeps_everything_within_limits(source: str, limit: int) -> None:
+    source = source.replace("\r\n", "\n").replace("\r", "\n")  # as the renderer passes it
+    pieces = split_markdown(source, limit)
+    assert "".join(p.body for p in pieces) == source  # nothing lost or repeated
+    for index, piece in enumerate(pieces):
+        assert len(piece.text) <= limit
+        assert piece.text.removeprefix(piece.reopen).removesuffix(piece.close) == piece.body.rstrip("\n")
+        assert bool(piece.reopen) <= (index > 0)
+        if index < len(pieces) - 1:
+            assert piece.text.strip()
+    # A cut inside a code block closes and reopens it: the pieces show the same code as the whole (unless
+    # a fence's opening line is too long to repeat).
+    lines = source.split("\n")
+    fences = [t for t in MD.parse(source) if t.type == "fence" and t.map]
+    if all(len(lines[t.map[0]]) <= limit // 4 for t in fences if t.map):
+        assert "".join(code_shown(p.text) for p in pieces) == code_shown(source)
+
+
+def code_shown(markdown: str) -> str:
+    return "".join(t.content for t in MD.parse(markdown) if t.type == "fence").replace("\n", "")
+
+
+code_line_text = st.text(alphabet="ab <>&`~*#\t", max_size=60).filter(
+    lambda ln: ln.strip()[:3] not in ("```", "~~~")
+)
+code_lines = st.lists(code_line_text, min_size=1, max_size=80)
+
+
+FENCES = [("```", "", "```"), ("~~~~ sh", "", "~~~~"), ("> ```", "> ", "> ```"), ("- ```", "  ", "  ```")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(code_lines, st.sampled_from([*FENCES, ("1. ```js", "   ", "   ```")]), st.integers(40, 400))
+def test_code_cut_anywhere_stays_code(lines: list[str], fence: tuple[str, str, str], limit: int) -> None:
+    opener, indent, closer = fence
+    source = f"{opener}\n" + "".join(f"{indent}{line}\n" for line in lines) + f"{closer}\n"
+    shown = []
+    for piece in split_markdown(source, limit):
+        fences = [t for t in MD.parse(piece.text) if t.type == "fence"]
+        assert len(fences) <= 1, piece.text  # no stray fence opened by a cut
+        shown.append(fences[0].content if fences else "")
+    # Cuts fall between lines or, in a line longer than the room, inside it: the code reads the same.
+    assert "".join(shown).replace("\n", "") == "".join(lines).replace("\n", "")
 
 
 tools = st.builds(

@@ -303,7 +303,11 @@ def test_denied_confirmation_fails_the_tool() -> None:
         ([UserInterrupt(), StatusIdle(stop_reason="end_turn")], "stopped", None),
         ([StatusIdle(stop_reason="budget_reached")], "failed", "The session reached its budget."),
         ([StatusIdle(stop_reason="retries_exhausted")], "failed", "The agent gave up after repeated errors."),
-        ([SessionError(message="boom", retry_status="terminal")], "terminated", f"boom. {TERMINATED_SENTENCE}"),
+        (
+            [SessionError(message="boom", retry_status="terminal")],
+            "terminated",
+            f"boom. {TERMINATED_SENTENCE}",
+        ),
         ([Terminated()], "terminated", TERMINATED_SENTENCE),
         ([Terminated(deleted=True)], "terminated", TERMINATED_SENTENCE),
     ],
