@@ -15,10 +15,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_calls
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.qoder import (
     AuthenticationError,
@@ -32,8 +30,9 @@ from bot.qoder import (
 )
 from bot.ratelimit import RateBudget
 from bot.relay import Relay
-from bot.render import escape, render_notice
+from bot.render import escape
 from bot.store import Store
+from bot.thread_feedback import ThreadFeedback
 from bot.turn import TurnState
 
 log = logging.getLogger(__name__)
@@ -119,7 +118,7 @@ class Bridge:
         self._relay = relay
         self._slack = slack
         self._config = config
-        self._budget = budget
+        self._feedback = ThreadFeedback(slack, store, budget)
         self._thread_locks: defaultdict[ThreadKey, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._background: set[asyncio.Task[None]] = set()
         self._watched: set[str] = set()
@@ -143,7 +142,7 @@ class Bridge:
             log.debug("duplicate delivery of %s/%s ignored", thread.channel, message.ts)
             return
         if not self._allowed(message):
-            await self._notice(
+            await self._feedback.notice(
                 thread, "Sorry, I'm not enabled for you in this channel. Ask an admin to add you."
             )
             return
@@ -172,7 +171,7 @@ class Bridge:
                 message.ts,
                 error,
             )
-            await self._notice(thread, UNAVAILABLE_NOTICE)
+            await self._feedback.notice(thread, UNAVAILABLE_NOTICE)
             self._spawn(self._accept_later(message), name=f"retry {thread.channel}/{message.ts}")
             return False
         except QoderError as error:
@@ -210,8 +209,8 @@ class Bridge:
             log.error("Qoder rejected the configured QODER_PAT (HTTP %s): %s", error.status, error.message)
         else:
             log.warning("Qoder refused %s/%s: %s", thread.channel, message.ts, error)
-        await self._react(thread.channel, message.ts, self._config.reactions.failed)
-        await self._notice(thread, _explain(error))
+        await self._feedback.react(thread.channel, message.ts, self._config.reactions.failed)
+        await self._feedback.notice(thread, _explain(error))
 
     async def _accept_later(self, message: IncomingMessage) -> None:
         """Keep trying to hand ``message`` to Qoder while it is unavailable; give up visibly after a while."""
@@ -226,8 +225,8 @@ class Bridge:
                 await self._refuse(message, error)
                 break
         else:
-            await self._react(message.thread.channel, message.ts, self._config.reactions.failed)
-            await self._notice(message.thread, GAVE_UP_NOTICE)
+            await self._feedback.react(message.thread.channel, message.ts, self._config.reactions.failed)
+            await self._feedback.notice(message.thread, GAVE_UP_NOTICE)
         await self._store.pop_queue(_inbox(message.thread), message.ts)
 
     def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
@@ -239,7 +238,7 @@ class Bridge:
         thread = message.thread
         await self._store.index_message(thread.channel, thread.thread_ts, thread)
         await self._store.index_message(thread.channel, message.ts, thread)
-        await self._react(thread.channel, message.ts, self._config.reactions.received)
+        await self._feedback.react(thread.channel, message.ts, self._config.reactions.received)
         async with self._thread_locks[thread]:
             session = await self._ensure_session(thread, message)
             turn = await self._store.get_turn(session.session_id)
@@ -308,14 +307,14 @@ class Bridge:
     async def _replace_session(self, old: SessionRecord, message: QueuedMessage) -> bool:
         """The session is gone: start a new one for the thread, say so, and send ``message`` there."""
         log.info("session %s is gone; starting a new one for %s", old.session_id, old.thread)
-        await self._notice(old.thread, CONTEXT_LOST_NOTICE)
+        await self._feedback.notice(old.thread, CONTEXT_LOST_NOTICE)
         fresh = await self._create_session(old.thread, message.text, attempt=f":after:{old.session_id}")
         await self._move_queue(old.session_id, fresh.session_id)
         return await self._start_turn(fresh, message)
 
     async def _queue(self, session_id: str, message: QueuedMessage) -> None:
         await self._store.enqueue(session_id, message)
-        await self._react(message.thread.channel, message.message_ts, self._config.reactions.queued)
+        await self._feedback.react(message.thread.channel, message.message_ts, self._config.reactions.queued)
 
     def _watch_foreign_turn(self, session: SessionRecord) -> None:
         """Qoder says busy but no turn of ours runs: wait for the session to go idle, then drain the queue."""
@@ -344,8 +343,10 @@ class Bridge:
     async def _on_turn_end(self, turn: TurnRecord, state: TurnState) -> None:
         reactions = self._config.reactions
         outcome = {"done": reactions.done, "stopped": reactions.stopped, "needs_action": reactions.done}
-        await self._unreact(turn.thread.channel, turn.user_ts, reactions.received)
-        await self._react(turn.thread.channel, turn.user_ts, outcome.get(state.phase, reactions.failed))
+        await self._feedback.unreact(turn.thread.channel, turn.user_ts, reactions.received)
+        await self._feedback.react(
+            turn.thread.channel, turn.user_ts, outcome.get(state.phase, reactions.failed)
+        )
         if state.phase == "terminated":
             await self._forget_session(turn)
         await self._drain(turn.thread)
@@ -389,7 +390,7 @@ class Bridge:
                 current = await self._store.get_session(thread)
                 for sid in {session.session_id, current.session_id if current else session.session_id}:
                     await self._store.pop_queue(sid, queued.message_ts)
-                await self._unreact(thread.channel, queued.message_ts, self._config.reactions.queued)
+                await self._feedback.unreact(thread.channel, queued.message_ts, self._config.reactions.queued)
 
     async def _drain_later(self, session: SessionRecord) -> None:
         session_id = session.session_id
@@ -434,7 +435,7 @@ class Bridge:
         try:
             await self._qoder.interrupt(session.session_id, idempotency_key=f"slack-stop:{dedupe_key}")
         except QoderError as error:
-            await self._notice(thread, f"I couldn't stop the run: {_explain(error)}")
+            await self._feedback.notice(thread, f"I couldn't stop the run: {_explain(error)}")
             return False
         log.info("interrupt sent to %s", session.session_id)
         return True
@@ -462,7 +463,9 @@ class Bridge:
             except (QoderError, TimeoutError):
                 status = "unknown"
             queued = await self._store.queue_length(record.session_id)
-            return SessionSummary(record, status, queued, await self._permalink(record.thread, timeout))
+            return SessionSummary(
+                record, status, queued, await self._feedback.permalink(record.thread, timeout)
+            )
 
         return list(await asyncio.gather(*(summarise(r) for r in records)))
 
@@ -500,45 +503,6 @@ class Bridge:
             return False
         is_dm = message.thread.channel.startswith("D")
         return not channels or is_dm or message.thread.channel in channels
-
-    async def _permalink(self, thread: ThreadKey, timeout: float) -> str:
-        try:
-            response = await asyncio.wait_for(
-                self._slack.chat_getPermalink(channel=thread.channel, message_ts=thread.thread_ts), timeout
-            )
-            return str(response["permalink"])
-        except (SlackApiError, TimeoutError, KeyError):
-            return ""
-
-    async def _notice(self, thread: ThreadKey, text: str) -> None:
-        try:
-            response = await slack_calls.call(
-                self._slack,
-                self._budget,
-                "chat.postMessage",
-                thread.channel,
-                thread_ts=thread.thread_ts,
-                **render_notice(text).payload(),
-            )
-            await self._store.index_message(thread.channel, str(response["ts"]), thread)
-        except SlackApiError as error:
-            log.warning("could not post a notice in %s: %s", thread, slack_calls.error_code(error))
-
-    async def _react(self, channel: str, ts: str, name: str) -> None:
-        await self._reaction("reactions.add", channel, ts, name)
-
-    async def _unreact(self, channel: str, ts: str, name: str) -> None:
-        await self._reaction("reactions.remove", channel, ts, name)
-
-    async def _reaction(self, method: str, channel: str, ts: str, name: str) -> None:
-        """Add or remove a status reaction; failures only cost the reaction."""
-        if not name or not ts:
-            return
-        try:
-            await slack_calls.call(self._slack, self._budget, method, channel, timestamp=ts, name=name)
-        except SlackApiError as error:
-            if slack_calls.error_code(error) not in ("already_reacted", "no_reaction"):
-                log.debug("%s %s failed: %s", method, name, slack_calls.error_code(error))
 
 
 def _inbox(thread: ThreadKey) -> str:
