@@ -289,3 +289,28 @@ async def test_sigterm_drains_and_exits_0_quickly_then_the_turn_completes(
         print(first.output(), "\n----\n", second.output())
     texts = reply_texts(slack, CHANNEL, ts)
     assert len(texts) == 1 and all(texts[0].count(f"w{i:02d}") == 1 for i in range(40))
+
+
+async def test_a_delivery_that_failed_inside_the_bot_is_processed_when_slack_retries_it(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    assert bot.runtime is not None
+    store = bot.runtime.store
+    real_save = store.save_session
+    failures = 0
+
+    async def flaky_save(record: object) -> None:  # the store hiccups once
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise OSError("disk I/O error")
+        await real_save(record)  # type: ignore[arg-type]
+
+    store.save_session = flaky_save  # type: ignore[method-assign]
+    ts = slack.add_user_message(CHANNEL, "<@UBOT> second time lucky", user="U1")
+    event = events.app_mention(CHANNEL, "U1", "<@UBOT> second time lucky", ts)
+    assert await events.send(event, event_id="EvFlaky") == 200
+    await eventually(lambda: failures == 1)
+    assert await events.send(event, event_id="EvFlaky", retry_num=1) == 200
+    await eventually(lambda: finished(slack, ts, "You said: second time lucky"), timeout=15)
+    assert qoder.user_messages() == ["second time lucky"], "sent once: the retry, idempotent at Qoder"
