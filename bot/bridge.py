@@ -49,6 +49,7 @@ BUSY_POLLS = 900
 UNAVAILABLE_NOTICE = (
     "Qoder isn't answering right now. I'll keep trying and send your message as soon as it's back."
 )
+EMPTY_MESSAGE_NOTICE = "What should the agent do? Mention me with a task, e.g. “@Qoder why is CI red?”"
 CONTEXT_LOST_NOTICE = (
     "The earlier Qoder session is no longer available, so I started a new one without its context."
 )
@@ -145,6 +146,9 @@ class Bridge:
             await self._feedback.notice(
                 thread, "Sorry, I'm not enabled for you in this channel. Ask an admin to add you."
             )
+            return
+        if not message.text.strip():
+            await self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
         inbox = _inbox(thread)
         await self._store.enqueue(inbox, _as_queued(message))  # durable before any remote call

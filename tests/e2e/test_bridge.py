@@ -223,3 +223,12 @@ async def test_slash_command_help_list_status_and_new(
 
     status, body = await events.command("status", channel=CHANNEL)
     assert status == 200 and "Qoder reachable" in body and "0 active run" in body
+
+
+async def test_a_bare_mention_gets_a_hint_and_starts_nothing(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    ts = slack.add_user_message(CHANNEL, "<@UBOT>", user="U1")
+    assert await events.send(events.app_mention(CHANNEL, "U1", "<@UBOT>  ", ts)) == 200
+    await eventually(lambda: "What should the agent do?" in thread_text(slack, CHANNEL, ts))
+    assert qoder.sessions == {} and qoder.user_messages() == []
