@@ -345,6 +345,8 @@ class Bridge:
     # ---- turn endings -------------------------------------------------------------------------------
 
     async def _on_turn_end(self, turn: TurnRecord, state: TurnState) -> None:
+        if state.phase == "needs_action":
+            return  # paused, not over: the approval buttons (or a new message) continue it
         reactions = self._config.reactions
         outcome = {"done": reactions.done, "stopped": reactions.stopped, "needs_action": reactions.done}
         await self._feedback.unreact(turn.thread.channel, turn.user_ts, reactions.received)
@@ -442,6 +444,38 @@ class Bridge:
             await self._feedback.notice(thread, f"I couldn't stop the run: {_explain(error)}")
             return False
         log.info("interrupt sent to %s", session.session_id)
+        return True
+
+    # ---- approvals ----------------------------------------------------------------------------------
+
+    async def resolve_tool(self, thread: ThreadKey, tool_use_id: str, *, allow: bool, user: str) -> bool:
+        """Answer a tool call the paused turn of ``thread`` waits on; True when the answer was sent.
+
+        A second click (or a click on a turn that moved on) is ignored.
+        """
+        session = await self._store.get_session(thread)
+        turn = await self._store.get_turn(session.session_id) if session else None
+        if session is None or turn is None or turn.active or not turn.state_json:
+            return False
+        if tool_use_id not in TurnState.model_validate_json(turn.state_json).pending_action_ids:
+            return False
+        if not await self._claim([f"approval:{session.session_id}:{tool_use_id}"]):
+            return False
+        decision = "approved" if allow else "denied"
+        try:
+            await self._qoder.confirm_tool(
+                session.session_id,
+                tool_use_id,
+                allow=allow,
+                deny_message=f"Denied in Slack by <@{user}>.",
+                idempotency_key=f"slack-approval:{tool_use_id}",
+            )
+        except QoderError as error:
+            await self._store.release_event(f"approval:{session.session_id}:{tool_use_id}")
+            await self._feedback.notice(thread, f"I couldn't pass that on to Qoder: {_explain(error)}")
+            return False
+        log.info("tool call %s %s by %s", tool_use_id, decision, user)
+        await self._relay.continue_paused(turn)
         return True
 
     # ---- slash command use cases --------------------------------------------------------------------

@@ -88,6 +88,14 @@ class Relay:
         self._running.add(task)
         task.add_done_callback(lambda done: self._forget(turn.session_id, done))
 
+    async def continue_paused(self, turn: TurnRecord) -> None:
+        """Follow again a turn that paused for approval; its state goes back to running."""
+        state = TurnState.model_validate_json(turn.state_json) if turn.state_json else TurnState()
+        state = state.model_copy(update={"phase": "running", "pending_action_ids": ()})
+        resumed = replace(turn, active=True, state_json=state.model_dump_json(), updated_at=time.time())
+        await self._store.save_turn(resumed)
+        self.start(resumed)
+
     async def resume_all(self) -> int:
         """Restart the relays of every turn the store says is unfinished; returns how many."""
         turns = await self._store.active_turns()

@@ -121,6 +121,19 @@ class QoderClient:
             )
             await self.cancel(session_id)
 
+    async def confirm_tool(
+        self, session_id: str, tool_use_id: str, *, allow: bool, idempotency_key: str, deny_message: str = ""
+    ) -> str:
+        """Answer a tool call waiting for permission (``user.tool_confirmation``); returns the echo id."""
+        event: dict[str, Any] = {
+            "type": "user.tool_confirmation",
+            "tool_use_id": tool_use_id,
+            "result": "allow" if allow else "deny",
+        }
+        if not allow and deny_message:
+            event["deny_message"] = deny_message
+        return await self._send_event(session_id, event, idempotency_key)
+
     async def list_events(
         self, session_id: str, *, after_id: str | None = None, limit: int = 100
     ) -> AsyncIterator[QoderEvent]:

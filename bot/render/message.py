@@ -29,6 +29,10 @@ CONTENT_BLOCKS = BLOCK_LIMIT - 2  # the stop button and the footer
 MIN_ROOM = 400
 NOTICE_LIMIT = 500
 STOP_ACTION_ID = "qoder_stop"
+APPROVE_ACTION_ID = "qoder_approve"
+DENY_ACTION_ID = "qoder_deny"
+MAX_APPROVALS = 5
+BUTTON_LABEL_LIMIT = 60
 _SEPARATOR = "\n\n"
 
 PartKind = Literal["markdown", "section", "context"]
@@ -61,10 +65,15 @@ class SlackMessage:
 
 
 def build_messages(
-    parts: Sequence[Part], *, footer: str = "", stop_value: str | None = None
+    parts: Sequence[Part],
+    *,
+    footer: str = "",
+    stop_value: str | None = None,
+    actions: dict[str, Any] | None = None,
 ) -> list[SlackMessage]:
     """Lay ``parts`` out in order across messages (at least one). The last message gets ``footer``
-    (mrkdwn, one line) as a context block and, when ``stop_value`` is given, the stop button."""
+    (mrkdwn, one line) as a context block, the stop button when ``stop_value`` is given, and the
+    ``actions`` block when given."""
     layout = _Layout()
     for part in parts:
         if part.kind == "markdown":
@@ -81,6 +90,8 @@ def build_messages(
         if index == len(pages) - 1:
             if stop_value is not None:
                 blocks.append(stop_button(stop_value))
+            if actions is not None:
+                blocks.append(actions)
             if footer := _truncate(footer, FOOTER_LIMIT):
                 blocks.append(_mrkdwn_block("context", footer))
                 texts.append(footer)
@@ -91,6 +102,28 @@ def build_messages(
 def render_notice(text: str) -> SlackMessage:
     """A short plain sentence from the bot (e.g. that a message was queued), escaped."""
     return SlackMessage(text=safe_text(_truncate(text.strip(), NOTICE_LIMIT)))
+
+
+def approval_buttons(thread_value: str, tools: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Approve / Deny buttons for tool calls waiting on a person: ``tools`` are ``(tool_use_id, label)``.
+    Each button's value is ``"<thread_value>|<tool_use_id>"``. At most ``MAX_APPROVALS`` tools."""
+    elements: list[dict[str, Any]] = []
+    for tool_use_id, label in tools[:MAX_APPROVALS]:
+        value = f"{thread_value}|{tool_use_id}"
+        name = _truncate(label, BUTTON_LABEL_LIMIT)
+        elements.append(_button(APPROVE_ACTION_ID, f"Approve {name}", value, "primary"))
+        elements.append(_button(DENY_ACTION_ID, f"Deny {name}", value, "danger"))
+    return {"type": "actions", "elements": elements}
+
+
+def _button(action_id: str, text: str, value: str, style: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": text},
+        "style": style,
+        "value": value,
+    }
 
 
 def stop_button(value: str) -> dict[str, Any]:

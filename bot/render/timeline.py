@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
-from bot.render.message import Part, SlackMessage, build_messages
+from bot.render.message import Part, SlackMessage, approval_buttons, build_messages
 from bot.render.mrkdwn import safe_text
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 
@@ -34,7 +34,21 @@ def render_turn(
     """
     if not state.finished:
         return build_messages(_running(state), stop_value=stop_value)
-    return build_messages(_finished(state, now), footer=_footer(state, now))
+    actions = None
+    if state.phase == "needs_action" and stop_value is not None:
+        waiting = [(tool.id, _button_label(tool)) for tool in state.items if _approvable(tool)]
+        actions = approval_buttons(stop_value, waiting) if waiting else None
+    return build_messages(_finished(state, now), footer=_footer(state, now), actions=actions)
+
+
+def _approvable(item: TurnItem) -> TypeGuard[ToolItem]:
+    """A built-in or MCP tool call waiting for a person's decision (custom tools are the client's to run)."""
+    return isinstance(item, ToolItem) and item.status == "waiting" and not item.custom
+
+
+def _button_label(tool: ToolItem) -> str:
+    """A short plain-text label for a button about ``tool`` (plain_text fields cannot ping anyone)."""
+    return " ".join(tool.name.split())[:40] or "tool"
 
 
 def tool_line(tool: ToolItem) -> str:

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.bridge import Bridge, IncomingMessage
 from bot.models import ThreadKey
+from bot.render.message import APPROVE_ACTION_ID, DENY_ACTION_ID, STOP_ACTION_ID
 from bot.slack.commands import handle_command
 from bot.slack.text import to_agent_text
 
@@ -17,7 +18,6 @@ log = logging.getLogger(__name__)
 
 # Message subtypes that are still a person talking (slack-platform.md §5.3); every other subtype is ignored.
 USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
-STOP_ACTION_ID = "qoder_stop"
 # Subscribed events the bot has no use for; they still need a listener or Slack keeps redelivering them.
 IGNORED_EVENTS = ("reaction_removed", "app_home_opened", "member_joined_channel", "member_left_channel")
 
@@ -68,6 +68,21 @@ def register(app: AsyncApp, bridge: Bridge, *, stop_reactions: tuple[str, ...]) 
         await bridge.stop_thread(
             thread, dedupe_key=f"button:{action.get('action_ts') or body.get('trigger_id')}"
         )
+
+    async def on_approval(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        thread_value, _, tool_use_id = str(action.get("value", "")).rpartition("|")
+        try:
+            thread = ThreadKey.parse(thread_value)
+        except ValueError:
+            log.warning("approval button with an unreadable value ignored")
+            return
+        user = str((body.get("user") or {}).get("id") or "")
+        allow = action.get("action_id") == APPROVE_ACTION_ID
+        await bridge.resolve_tool(thread, tool_use_id, allow=allow, user=user)
+
+    app.action(APPROVE_ACTION_ID)(on_approval)
+    app.action(DENY_ACTION_ID)(on_approval)
 
     @app.command("/qoder")
     async def on_command(ack: Ack, command: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from tests.e2e.harness import (
     InProcessBot,
     SlackEvents,
     eventually,
+    finished,
     mention,
     thread_text,
 )
@@ -99,3 +100,75 @@ async def test_reaction_names_and_status_are_configurable(
     names = [c.args.get("name") for c in slack.calls_to("reactions.add")]
     assert names == ["inbox_tray", "tada"]
     assert slack.calls_to("assistant.threads.setStatus") == [], "an empty WORKING_STATUS turns the status off"
+
+
+def approval_buttons(slack: FakeSlack, thread_ts: str) -> dict[str, dict[str, object]]:
+    return {
+        str(element["action_id"]): element
+        for message in slack.bot_replies(CHANNEL, thread_ts)
+        for block in message.blocks or []
+        if block.get("type") == "actions"
+        for element in block.get("elements", [])
+        if str(element.get("action_id", "")).startswith(("qoder_approve", "qoder_deny"))
+    }
+
+
+async def test_a_tool_waiting_for_approval_is_approved_from_slack(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    qoder.script(
+        [Tool("Bash", {"command": "rm -rf build"}, permission="ask", result="removed")],
+        [Text("Build directory cleaned.")],
+    )
+    ts = await mention(slack, events, "clean the build")
+    buttons = await eventually(lambda: approval_buttons(slack, ts), message=thread_text(slack, CHANNEL, ts))
+    assert "Waiting for your approval" in thread_text(slack, CHANNEL, ts)
+    assert set(buttons) == {"qoder_approve", "qoder_deny"}
+    reply = slack.bot_replies(CHANNEL, ts)[-1]
+
+    value = str(buttons["qoder_approve"]["value"])
+    assert (
+        await events.block_action("qoder_approve", value, channel=CHANNEL, message_ts=reply.ts, thread_ts=ts)
+        == 200
+    )
+    assert (
+        await events.block_action("qoder_approve", value, channel=CHANNEL, message_ts=reply.ts, thread_ts=ts)
+        == 200
+    )
+    await eventually(
+        lambda: finished(slack, ts, "Build directory cleaned."), message=thread_text(slack, CHANNEL, ts)
+    )
+    confirmations = [
+        e
+        for r in qoder.requests
+        if r.json
+        for e in r.json.get("events", [])
+        if e.get("type") == "user.tool_confirmation"
+    ]
+    assert [c["result"] for c in confirmations] == ["allow"], "a double click answers once"
+    assert not approval_buttons(slack, ts), "the buttons are gone once the turn goes on"
+    assert len(slack.bot_replies(CHANNEL, ts)) == 1, "the same reply continues"
+
+
+async def test_a_denied_tool_is_reported_to_the_agent(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    qoder.script(
+        [Tool("Bash", {"command": "git push --force"}, permission="ask")], [Text("Understood, not pushing.")]
+    )
+    ts = await mention(slack, events, "push it")
+    buttons = await eventually(lambda: approval_buttons(slack, ts))
+    reply = slack.bot_replies(CHANNEL, ts)[-1]
+    value = str(buttons["qoder_deny"]["value"])
+    await events.block_action(
+        "qoder_deny", value, channel=CHANNEL, message_ts=reply.ts, thread_ts=ts, user="U5"
+    )
+    await eventually(lambda: finished(slack, ts, "not pushing"), message=thread_text(slack, CHANNEL, ts))
+    denial = next(
+        e
+        for r in qoder.requests
+        if r.json
+        for e in r.json.get("events", [])
+        if e.get("type") == "user.tool_confirmation"
+    )
+    assert denial["result"] == "deny" and "<@U5>" in denial["deny_message"]

@@ -600,3 +600,25 @@ def test_golden(name: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     assert actual == json.loads(path.read_text(encoding="utf-8")), f"regenerate with UPDATE_GOLDEN=1 ({path})"
+
+
+def test_a_turn_waiting_for_approval_offers_approve_and_deny_for_each_waiting_tool() -> None:
+    state = TurnState(
+        items=(
+            ToolItem(id="t1", name="Bash", input={"command": "rm -rf build"}, status="waiting"),
+            ToolItem(id="t2", name="lookup_oncall", input={}, status="running", custom=True),
+        ),
+        phase="needs_action",
+        pending_action_ids=("t1", "t2"),
+    )
+    messages = render_turn(state, stop_value="T1:C1:1.0")
+    actions = [b for m in messages for b in m.blocks if b["type"] == "actions"]
+    assert len(actions) == 1
+    assert [(e["action_id"], e["value"]) for e in actions[0]["elements"]] == [
+        ("qoder_approve", "T1:C1:1.0|t1"),
+        ("qoder_deny", "T1:C1:1.0|t1"),
+    ]
+    assert (
+        render_turn(state.model_copy(update={"phase": "done"}), stop_value="T1:C1:1.0")[-1].blocks[-1]["type"]
+        != "actions"
+    )
