@@ -47,8 +47,9 @@ def _approvable(item: TurnItem) -> TypeGuard[ToolItem]:
 
 
 def _button_label(tool: ToolItem) -> str:
-    """A short plain-text label for a button about ``tool`` (plain_text fields cannot ping anyone)."""
-    return " ".join(tool.name.split())[:40] or "tool"
+    """The tool's name reduced to characters that can never form a mention or token, for a button."""
+    label = "".join(ch for ch in tool.name if ch.isalnum() or ch in "._-:")
+    return label[:40] or "tool"
 
 
 def tool_line(tool: ToolItem) -> str:

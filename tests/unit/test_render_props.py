@@ -245,8 +245,9 @@ def test_rendered_turns_are_valid_and_harmless(state: TurnState, stop_value: str
     messages = render_turn(state, stop_value=stop_value, now=10.0)
     assert_valid_messages(messages)
     actions = [b for m in messages for b in m.blocks if b["type"] == "actions"]
-    if stop_value and not state.finished:
-        assert len(actions) == 1 and actions[0] in messages[-1].blocks
+    waiting = [i for i in state.items if isinstance(i, ToolItem) and i.status == "waiting" and not i.custom]
+    if stop_value and (not state.finished or (state.phase == "needs_action" and waiting)):
+        assert len(actions) == 1 and actions[0] in messages[-1].blocks  # the Stop button, or approvals
     else:
         assert actions == []
 
