@@ -13,7 +13,8 @@ from bot.qoder.errors import (
     RateLimitedError,
     ServerError,
 )
-from bot.qoder.events import (
+from bot.qoder.events import parse_event, parse_frame
+from bot.qoder.kinds import (
     AgentMessage,
     AgentThinking,
     MessageDelta,
@@ -34,8 +35,6 @@ from bot.qoder.events import (
     Usage,
     UserInterrupt,
     UserMessage,
-    parse_event,
-    parse_frame,
 )
 from bot.qoder.session import Session, SessionStatus
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.qoder.events import (
+from bot.qoder.kinds import (
     AgentMessage,
     MessageDelta,
     MessagePreviewStart,

@@ -2,7 +2,7 @@
 
 ``parse_frame(event, data, sse_id)`` never raises: keep-alives, ``[DONE]`` and malformed JSON give None,
 event types the bridge does not act on give ``Unknown``. Every tolerance rule of qoder-api.md §7 is
-applied here so that nothing downstream sees wire variants. The kinds are re-exported from here.
+applied here so that nothing downstream sees wire variants.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from bot.qoder.kinds import (
     StatusIdle,
     StatusRunning,
     StreamError,
-    StreamReconnecting,
     Terminated,
     ThinkingPreviewStart,
     ToolConfirmation,
@@ -37,32 +36,7 @@ from bot.qoder.kinds import (
     UserMessage,
 )
 
-__all__ = [
-    "AgentMessage",
-    "AgentThinking",
-    "MessageDelta",
-    "MessagePreviewStart",
-    "ModelRequestEnd",
-    "QoderEvent",
-    "RetryStatus",
-    "SessionError",
-    "StatusIdle",
-    "StatusRunning",
-    "StreamError",
-    "StreamReconnecting",
-    "Terminated",
-    "ThinkingPreviewStart",
-    "ToolConfirmation",
-    "ToolResult",
-    "ToolUse",
-    "Unknown",
-    "Usage",
-    "UserInterrupt",
-    "UserMessage",
-    "content_text",
-    "parse_event",
-    "parse_frame",
-]
+__all__ = ["content_text", "parse_event", "parse_frame"]
 
 log = logging.getLogger(__name__)
 

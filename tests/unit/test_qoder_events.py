@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.qoder.decoder import StreamDecoder
-from bot.qoder.events import (
+from bot.qoder.events import content_text, parse_event, parse_frame
+from bot.qoder.kinds import (
     AgentMessage,
     AgentThinking,
     MessageDelta,
@@ -33,9 +34,6 @@ from bot.qoder.events import (
     Usage,
     UserInterrupt,
     UserMessage,
-    content_text,
-    parse_event,
-    parse_frame,
 )
 
 FIXTURES = Path("/work/shared/qoder-fixtures")

@@ -15,7 +15,8 @@ import pytest
 from httpx_sse._decoders import SSEDecoder
 
 from bot.qoder.decoder import StreamDecoder
-from bot.qoder.events import QoderEvent, parse_frame
+from bot.qoder.events import parse_frame
+from bot.qoder.kinds import QoderEvent
 from bot.render import render_turn
 from bot.turn import TurnState, fold
 

@@ -10,7 +10,8 @@ import pytest
 from httpx_sse._decoders import SSEDecoder
 
 from bot.qoder.decoder import StreamDecoder
-from bot.qoder.events import (
+from bot.qoder.events import parse_frame
+from bot.qoder.kinds import (
     AgentMessage,
     AgentThinking,
     MessageDelta,
@@ -27,7 +28,6 @@ from bot.qoder.events import (
     ToolUse,
     Unknown,
     UserInterrupt,
-    parse_frame,
 )
 from bot.turn import RECONNECTING_NOTICE, TERMINATED_SENTENCE, TextItem, ToolItem, TurnState, fold
 
@@ -349,7 +349,7 @@ def test_state_with_a_preview_survives_a_json_round_trip() -> None:
 
 
 def test_a_reconnect_report_shows_a_notice_until_the_stream_speaks_again() -> None:
-    from bot.qoder.events import AgentThinking, StreamReconnecting
+    from bot.qoder.kinds import AgentThinking, StreamReconnecting
 
     state = fold(TurnState(), StreamReconnecting(reason="HTTP 503", attempt=2))
     assert state.notice == RECONNECTING_NOTICE and state.phase == "running"
