@@ -79,7 +79,6 @@ class IncomingMessage:
     text: str
     event_id: str = ""
     addressed: bool = True  # a mention or a DM; False for a plain reply, which needs an existing session
-    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -348,25 +347,13 @@ class Bridge:
         if state.phase == "needs_action":
             return  # paused, not over: the approval buttons (or a new message) continue it
         reactions = self._config.reactions
-        outcome = {"done": reactions.done, "stopped": reactions.stopped, "needs_action": reactions.done}
+        outcome = {"done": reactions.done, "stopped": reactions.stopped}
         await self._feedback.unreact(turn.thread.channel, turn.user_ts, reactions.received)
         await self._feedback.react(
             turn.thread.channel, turn.user_ts, outcome.get(state.phase, reactions.failed)
         )
-        if state.phase == "terminated":
-            await self._forget_session(turn)
+        # A terminated session is replaced when the next message to it is refused (see _start_turn).
         await self._drain(turn.thread)
-
-    async def _forget_session(self, turn: TurnRecord) -> None:
-        """A terminated session takes no more input; the next message in the thread starts a new one."""
-        record = await self._store.get_session(turn.thread)
-        if record is not None and record.session_id == turn.session_id:
-            queued = await self._store.peek_queue(turn.session_id)
-            if queued is not None:
-                fresh = await self._create_session(
-                    turn.thread, queued.text, attempt=f":after:{turn.session_id}"
-                )
-                await self._move_queue(turn.session_id, fresh.session_id)
 
     async def _move_queue(self, old_session: str, new_session: str) -> None:
         while (queued := await self._store.peek_queue(old_session)) is not None:

@@ -53,7 +53,6 @@ class TurnRecord:
     state_json: str = ""
     active: bool = True
     user_ts: str = ""
-    stop_requested: bool = False
     updated_at: float = 0.0
     user_id: str = ""
     start_event_id: str = ""

@@ -120,5 +120,4 @@ def _incoming(
         text=text,
         event_id=str(body.get("event_id") or ""),
         addressed=addressed,
-        files=files,
     )

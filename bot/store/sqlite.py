@@ -61,7 +61,6 @@ CREATE TABLE IF NOT EXISTS turns (
     state_json      TEXT NOT NULL DEFAULT '',
     active          INTEGER NOT NULL,
     user_ts         TEXT NOT NULL DEFAULT '',
-    stop_requested  INTEGER NOT NULL DEFAULT 0,
     updated_at      REAL NOT NULL DEFAULT 0,
     user_id         TEXT NOT NULL DEFAULT '',
     start_event_id  TEXT NOT NULL DEFAULT ''
@@ -80,8 +79,7 @@ CREATE INDEX IF NOT EXISTS queue_by_session ON queue (session_id, id);
 """
 
 _TURN_COLUMNS = (
-    "session_id, thread, cursor, reply_ts, state_json, active, user_ts, stop_requested, updated_at, user_id,"
-    " start_event_id"
+    "session_id, thread, cursor, reply_ts, state_json, active, user_ts, updated_at, user_id, start_event_id"
 )
 
 DEFAULT_MESSAGE_TTL = 30 * 24 * 3600.0
@@ -115,7 +113,7 @@ def _session_from_row(row: tuple[str, str, float, str]) -> SessionRecord:
     return SessionRecord(ThreadKey.parse(thread), session_id, float(created_at), title)
 
 
-def _turn_from_row(row: tuple[str, str, str | None, str, str, int, str, int, float, str, str]) -> TurnRecord:
+def _turn_from_row(row: tuple[str, str, str | None, str, str, int, str, float, str, str]) -> TurnRecord:
     (
         session_id,
         thread,
@@ -124,7 +122,6 @@ def _turn_from_row(row: tuple[str, str, str | None, str, str, int, str, int, flo
         state_json,
         active,
         user_ts,
-        stop_requested,
         updated_at,
         user_id,
         start_event_id,
@@ -137,7 +134,6 @@ def _turn_from_row(row: tuple[str, str, str | None, str, str, int, str, int, flo
         state_json=state_json,
         active=bool(active),
         user_ts=user_ts,
-        stop_requested=bool(stop_requested),
         updated_at=float(updated_at),
         user_id=user_id,
         start_event_id=start_event_id,
@@ -288,14 +284,13 @@ class SqliteStore:
             turn.state_json,
             int(turn.active),
             turn.user_ts,
-            int(turn.stop_requested),
             turn.updated_at,
             turn.user_id,
             turn.start_event_id,
         )
         await self._run(
             lambda conn: conn.execute(
-                f"INSERT OR REPLACE INTO turns ({_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO turns ({_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
         )

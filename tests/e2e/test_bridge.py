@@ -232,3 +232,23 @@ async def test_a_bare_mention_gets_a_hint_and_starts_nothing(
     assert await events.send(events.app_mention(CHANNEL, "U1", "<@UBOT>  ", ts)) == 200
     await eventually(lambda: "What should the agent do?" in thread_text(slack, CHANNEL, ts))
     assert qoder.sessions == {} and qoder.user_messages() == []
+
+
+async def test_a_file_shared_in_the_thread_reaches_the_agent_with_its_name(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    ts = await mention(slack, events, "look at this")
+    await eventually(lambda: finished(slack, ts, "You said: look at this"))
+    file_ts = slack.add_user_message(CHANNEL, "here is the log", user="U1", thread_ts=ts)
+    event = events.message(
+        CHANNEL,
+        "U1",
+        "here is the log",
+        file_ts,
+        thread_ts=ts,
+        subtype="file_share",
+        files=[{"id": "F1", "name": "ci.log"}],
+    )
+    assert await events.send(event) == 200
+    await eventually(lambda: len(qoder.user_messages()) == 2)
+    assert qoder.user_messages()[1] == "here is the log\n\n(Attached in Slack: ci.log)"

@@ -192,7 +192,6 @@ async def test_turn_roundtrip_keeps_every_field(store: Store) -> None:
         state_json='{"text": "héllo ✓", "nested": {"a": [1, 2]}}',
         active=True,
         user_ts="1700000000.000900",
-        stop_requested=True,
         updated_at=1234.5,
         user_id="U123",
         start_event_id="evt_41",
