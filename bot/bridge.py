@@ -182,6 +182,13 @@ class Bridge:
         await self._store.pop_queue(_inbox(thread), message.ts)
         return True
 
+    async def aclose(self) -> None:
+        """Stop background work (retries, waits for busy sessions); what it held stays in the store."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def recover_in_background(self) -> None:
         """Run ``recover`` without holding up startup."""
         self._spawn(self.recover(), name="recover")

@@ -54,6 +54,7 @@ class Runtime:
     ready: bool = False
 
     async def aclose(self) -> None:
+        await self.bridge.aclose()
         await self.relay.shutdown()
         await self.qoder.aclose()
         await self.store.close()
