@@ -1,0 +1,320 @@
+"""The native-stream reply writer: a turn through Slack's chat.startStream / appendStream / stopStream.
+
+It shares the edit writer's pacing (newest frame only, at most one cycle per ``interval``). The first write
+starts a stream in the thread; later writes append only what is new (the Markdown suffix and task cards that
+are new or changed). A finished turn appends the rest of its answer first (``chat.appendStream`` has the
+larger budget) and then stops the stream with the footer. Slack ends streams after about five minutes, so a
+stream older than ``rollover_seconds`` (or one whose message is full) is stopped and the answer continues in
+a new stream message.
+
+Streamed text cannot be taken back. When the new Markdown does not extend what was streamed, or on any
+stream error, the current stream is stopped and an edit writer over the same messages takes over the rest of
+the turn. A writer resumed with existing replies uses the edit writer from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from bot.outbox._edit import EditWriter
+from bot.outbox._pacer import Frame, FramePacer
+from bot.outbox._scheduler import Priority, Want
+from bot.outbox._timing import wait_event
+from bot.outbox._transport import SlackError
+from bot.outbox._workspace import RateLimited, WorkspaceOutbox
+from bot.render.stream import MARKDOWN_LIMIT, StreamView, TaskChunk, closing_fence, cut_point, open_fence
+
+log = logging.getLogger(__name__)
+
+# Markdown per stream message, leaving room for the line that closes a code block cut at its end.
+MESSAGE_LIMIT = MARKDOWN_LIMIT - 500
+
+
+class StreamBroken(Exception):
+    """The stream can no longer show the turn; the edit writer must take over."""
+
+
+class NativeStreamWriter(FramePacer[Frame]):
+    """Streams the frames of one turn into one thread. One per turn; not shared between tasks."""
+
+    def __init__(
+        self,
+        outbox: WorkspaceOutbox,
+        *,
+        channel: str,
+        thread_ts: str,
+        recipient_user_id: str,
+        recipient_team_id: str,
+        view: Callable[[Frame], StreamView],
+        finished: Callable[[Frame], bool],
+        fallback: Callable[[list[str]], EditWriter[Frame]],
+        on_written: Callable[[Frame, list[str]], Awaitable[None]],
+        on_posted: Callable[[str], Awaitable[None]] | None = None,
+        reply_ts: Sequence[str] = (),
+        interval: float = 1.0,
+        rollover_seconds: float = 240.0,
+    ) -> None:
+        super().__init__(
+            clock=outbox.clock, sleep=outbox.sleep, interval=interval, name=f"stream {channel}/{thread_ts}"
+        )
+        self._outbox = outbox
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._recipient = {
+            key: value
+            for key, value in (
+                ("recipient_user_id", recipient_user_id),
+                ("recipient_team_id", recipient_team_id),
+            )
+            if value
+        }
+        self._view = view
+        self._finished = finished
+        self._make_fallback = fallback
+        self._on_written = on_written
+        self._on_posted = on_posted
+        self._rollover = rollover_seconds
+        self._reply_ts: list[str] = list(reply_ts)
+        self._resumed = bool(self._reply_ts)
+        self._fallback: EditWriter[Frame] | None = None
+        # what the stream shows
+        self._stream_ts: str | None = None  # the open stream, if any
+        self._stream_started = 0.0
+        self._message_chars = 0  # markdown in the open stream's message
+        self._streamed = ""  # the turn's markdown sent so far, over all messages
+        self._tasks: dict[str, TaskChunk] = {}  # task cards as last sent, by id
+        self._stopped = False  # the final stop was sent
+        self._last_frame: Frame | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def reply_ts(self) -> list[str]:
+        """The bot messages of this turn, in order (the edit writer's once it has taken over)."""
+        return list(self._fallback.reply_ts) if self._fallback is not None else self._reply_ts
+
+    def show(self, frame: Frame) -> None:
+        """Make ``frame`` the newest state to publish; returns at once."""
+        if self._fallback is not None:
+            self._fallback.show(frame)
+            return
+        super().show(frame)
+
+    async def flush(self) -> None:
+        """Write the newest frame now; return once it is visible or failed."""
+        await super().flush()
+        if self._fallback is not None:
+            await self._fallback.flush()
+
+    async def aclose(self) -> None:
+        """Stop writing; frames not yet written are dropped. An open stream is left for a resumed turn."""
+        await super().aclose()
+        if self._fallback is not None:
+            await self._fallback.aclose()
+
+    # --- scheduling -------------------------------------------------------------------------------------
+
+    def _priority(self) -> Priority:
+        latest = self._latest
+        if not self._reply_ts or (latest is not None and self._finished(latest)):
+            return Priority.URGENT
+        return Priority.PROGRESS
+
+    def _frame_changed(self) -> None:
+        self._wake.set()
+        self._outbox.scheduler.poke()
+
+    async def _cycle(self) -> None:
+        version, frame = self._version, self._latest
+        assert frame is not None
+        if self._resumed:
+            await self._stop_quietly()
+            self._hand_over(frame)
+        else:
+            try:
+                await self._write(self._view(frame), finished=self._finished(frame))
+            except (StreamBroken, SlackError) as error:
+                reason = error.code if isinstance(error, SlackError) else str(error)
+                log.warning("stream in %s/%s: %s; editing instead", self._channel, self._thread_ts, reason)
+                await self._stop_quietly()
+                self._hand_over(frame)
+            except Exception:
+                log.exception("stream in %s/%s failed; editing instead", self._channel, self._thread_ts)
+                await self._stop_quietly()
+                self._hand_over(frame)
+            else:
+                self._last_frame = frame
+                await self._notify(self._on_written(frame, list(self._reply_ts)))
+        self._visible = max(self._visible, version)
+
+    async def _while_idle(self) -> bool:
+        """Idle with an open stream: end it before Slack does, unless a new frame comes first."""
+        while self._fallback is None and self._stream_ts is not None and not self._stopped:
+            if self._visible < self._version:
+                return True
+            self._wake.clear()
+            wait = self._stream_started + self._rollover - self._clock()
+            if wait > 0:
+                await wait_event(self._wake, wait, self._sleep)
+                continue
+            try:
+                await self._end_stream()
+            except Exception:
+                log.exception("could not end the stream in %s/%s", self._channel, self._thread_ts)
+                if self._last_frame is not None:
+                    self._hand_over(self._last_frame)
+        return self._fallback is None and self._visible < self._version
+
+    def _hand_over(self, frame: Frame) -> None:
+        """Let the edit writer publish the newest frame and everything after (it edits these replies in
+        order, posting more or deleting the ones it no longer needs)."""
+        self._stream_ts = None
+        self._fallback = self._make_fallback(list(self._reply_ts))
+        self._fallback.show(self._latest if self._latest is not None else frame)
+
+    async def _stop_quietly(self) -> None:
+        """Stop the open stream (best effort) before the edit writer takes over."""
+        ts = self._stream_ts or (self._reply_ts[-1] if self._resumed and self._reply_ts else None)
+        if ts is None or self._stopped:
+            return
+        try:
+            await self._call("chat.stopStream", ts=ts)
+        except Exception as error:
+            log.debug("stopping stream %s before editing: %s", ts, error)
+
+    # --- writing ----------------------------------------------------------------------------------------
+
+    async def _write(self, view: StreamView, *, finished: bool) -> None:
+        changed = [task for task in view.tasks if _card(self._tasks.get(task.id)) != _card(task)]
+        if self._stopped:
+            if view.markdown != self._streamed or changed:
+                raise StreamBroken("the turn changed after its stream was stopped")
+            return
+        if not view.markdown.startswith(self._streamed):
+            raise StreamBroken("the answer no longer extends what was streamed")
+        if self._stream_ts is not None and self._clock() - self._stream_started >= self._rollover:
+            await self._end_stream()
+        rest = view.markdown[len(self._streamed) :]
+        while True:
+            reopen = self._reopen()
+            room = max(MESSAGE_LIMIT - self._message_chars - len(reopen), 0)
+            cut = len(rest) if len(rest) <= room else cut_point(rest, room)
+            last = cut == len(rest)
+            end = len(self._streamed) + cut
+            now = changed if last else [task for task in changed if task.position <= end]
+            chunks = self._chunks(reopen, rest[:cut], now)
+            if self._stream_ts is None and (chunks or not self._reply_ts or (last and finished)):
+                await self._start(chunks)
+            elif chunks:
+                await self._call("chat.appendStream", ts=self._stream_ts, chunks=chunks)
+            self._sent(rest[:cut], chunks, now)
+            changed = [task for task in changed if task not in now]
+            rest = rest[cut:]
+            if last:
+                break
+            await self._end_stream()  # the message is full
+        if finished and not self._stopped:
+            await self._stop(view.footer)
+
+    def _reopen(self) -> str:
+        """The line reopening a code block cut by the previous message, until the new one has markdown."""
+        if self._message_chars or not self._streamed:
+            return ""
+        opening = open_fence(self._streamed)
+        return f"{opening}\n" if opening is not None else ""
+
+    def _chunks(self, reopen: str, markdown: str, tasks: list[TaskChunk]) -> list[dict[str, Any]]:
+        """``markdown`` (prefixed by ``reopen``) with ``tasks`` placed where they are in the timeline.
+        A new message does not start with blank space (inside a reopened code block, with blank lines)."""
+        chunks: list[dict[str, Any]] = []
+        start = len(self._streamed)
+        fresh = not self._message_chars
+        done = 0
+
+        def text(piece: str) -> None:
+            nonlocal reopen, fresh
+            if fresh:
+                piece = piece.lstrip("\n") if reopen else piece.lstrip()
+            if piece:
+                chunks.append(_markdown(reopen + piece))
+                reopen, fresh = "", False
+
+        for task in sorted(tasks, key=lambda t: t.position):
+            at = min(max(task.position - start, done), len(markdown))
+            text(markdown[done:at])
+            done = at
+            chunks.append(task.chunk())
+        text(markdown[done:])
+        return chunks
+
+    def _sent(self, markdown: str, chunks: list[dict[str, Any]], tasks: list[TaskChunk]) -> None:
+        self._streamed += markdown
+        self._message_chars += sum(len(chunk["text"]) for chunk in chunks if chunk["type"] == "markdown_text")
+        self._tasks.update((task.id, task) for task in tasks)
+
+    async def _start(self, chunks: list[dict[str, Any]]) -> None:
+        args: dict[str, Any] = {
+            "thread_ts": self._thread_ts,
+            "task_display_mode": "timeline",
+            **self._recipient,
+        }
+        if chunks:
+            args["chunks"] = chunks
+        response = await self._call("chat.startStream", **args)
+        ts = response.get("ts")
+        if not ts:
+            raise StreamBroken("chat.startStream returned no ts")
+        self._stream_ts = str(ts)
+        self._stream_started = self._clock()
+        self._message_chars = 0
+        self._reply_ts.append(self._stream_ts)
+        if self._on_posted is not None:
+            await self._notify(self._on_posted(self._stream_ts))
+
+    async def _stop(self, footer: str) -> None:
+        args: dict[str, Any] = {"ts": self._stream_ts}
+        if footer:
+            args["blocks"] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}]
+        await self._call("chat.stopStream", **args)
+        self._stream_ts = None
+        self._message_chars = 0
+        self._stopped = True
+
+    async def _end_stream(self) -> None:
+        """Stop the open stream so the answer can continue in a new one; closes a code block left open."""
+        if self._stream_ts is None:
+            return
+        opening = open_fence(self._streamed) if self._message_chars else None
+        args: dict[str, Any] = {"ts": self._stream_ts}
+        if opening is not None:
+            newline = "" if self._streamed.endswith("\n") else "\n"
+            args["chunks"] = [_markdown(newline + closing_fence(opening))]
+        await self._call("chat.stopStream", **args)
+        self._stream_ts = None
+        self._message_chars = 0
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """Call ``method`` when the workspace budget grants it; after a 429, again with a new grant."""
+        while True:
+            grant = await self._outbox.scheduler.acquire(Want(method, self._channel, self._priority))
+            try:
+                return await self._outbox.send(grant, {"channel": self._channel, **kwargs})
+            except RateLimited:
+                continue
+
+    async def _notify(self, callback: Awaitable[None]) -> None:
+        try:
+            await callback
+        except Exception:
+            log.exception("could not record the stream of %s/%s", self._channel, self._thread_ts)
+
+
+def _markdown(text: str) -> dict[str, Any]:
+    return {"type": "markdown_text", "text": text}
+
+
+def _card(task: TaskChunk | None) -> tuple[str, str, str] | None:
+    """What a task card shows (its position is only used when it is first sent)."""
+    return None if task is None else (task.title, task.status, task.output)

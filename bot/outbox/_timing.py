@@ -1,0 +1,20 @@
+"""Time as the outbox sees it: an injectable clock and sleep, so tests can step a fake one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def wait_event(event: asyncio.Event, timeout: float, sleep: Sleep) -> None:
+    """Return when ``event`` is set or ``timeout`` seconds (as ``sleep`` counts them) have passed."""
+    waiter = asyncio.ensure_future(event.wait())
+    sleeper = asyncio.ensure_future(sleep(timeout))
+    try:
+        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        sleeper.cancel()

@@ -1,0 +1,74 @@
+"""How the outbox reaches Slack: one coroutine per call, behind an interface of our own.
+
+``Transport`` is all the outbox needs of Slack; ``WebClientTransport`` implements it over slack_sdk's
+``AsyncWebClient`` (the only place the bot writes to Slack through it), and tests can pass any coroutine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+MAX_RETRY_AFTER = 60.0
+# Read methods that Slack wants form-encoded rather than as a JSON body.
+_FORM_METHODS = frozenset({"auth.test", "chat.getPermalink"})
+
+
+class SlackError(Exception):
+    """Slack refused a call: ``code`` is its ``error`` string, ``status`` the HTTP status, and ``retry_after``
+    the seconds it asked for on a 429 (capped at ``MAX_RETRY_AFTER``)."""
+
+    def __init__(self, method: str, code: str, status: int = 200, retry_after: float = 0.0) -> None:
+        super().__init__(f"{method}: {code or f'HTTP {status}'}")
+        self.method = method
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429 or self.code in ("ratelimited", "rate_limited")
+
+
+class Transport(Protocol):
+    """Makes one Slack Web API call; returns the response body or raises ``SlackError``."""
+
+    async def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+class WebClientTransport:
+    """``Transport`` over an ``AsyncWebClient`` (its retry handlers must not retry 429s: the outbox does)."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            if method in _FORM_METHODS:
+                response = await self._client.api_call(method, data=dict(params))
+            else:
+                response = await self._client.api_call(method, json=dict(params))
+        except SlackApiError as error:
+            raise _as_slack_error(method, error) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+def _as_slack_error(method: str, error: SlackApiError) -> SlackError:
+    response = error.response
+    status = int(getattr(response, "status_code", 200) or 200)
+    code = str(response.get("error", "")) if response is not None else ""
+    headers = (getattr(response, "headers", None) or {}) if response is not None else {}
+    return SlackError(method, code, status, _retry_after(headers) if status == 429 else 0.0)
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float:
+    value = headers.get("Retry-After") or headers.get("retry-after") or "1"
+    if isinstance(value, list):
+        value = value[0]
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return 1.0
