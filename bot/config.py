@@ -28,6 +28,8 @@ HINTS: dict[str, str] = {
     "STREAM_ROLLOVER_SECONDS": "seconds after which a native stream continues in a new message, e.g. 240",
     "SLACK_UPDATES_PER_MINUTE": "the workspace-wide budget for chat.update calls per minute, e.g. 50",
     "SLACK_POSTS_PER_SECOND": "the per-channel budget for chat.postMessage calls per second, e.g. 1",
+    "SLACK_POSTS_PER_MINUTE": "the workspace-wide budget for chat.postMessage calls per minute, e.g. 600",
+    "SLACK_UPDATES_BURST": "how many chat.update calls may go back to back after a quiet spell, e.g. 10",
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -66,6 +68,8 @@ class Settings(BaseSettings):
     STREAM_ROLLOVER_SECONDS: float = Field(default=240.0, gt=0)
     SLACK_UPDATES_PER_MINUTE: float = Field(default=50.0, gt=0)
     SLACK_POSTS_PER_SECOND: float = Field(default=1.0, gt=0)
+    SLACK_POSTS_PER_MINUTE: float = Field(default=600.0, gt=0)
+    SLACK_UPDATES_BURST: float = Field(default=10.0, ge=1)
     WORKING_STATUS: str = "is working…"
     REACTION_RECEIVED: str = "eyes"
     REACTION_QUEUED: str = "hourglass_flowing_sand"

@@ -1,4 +1,4 @@
-"""Wiring: Settings → store, Qoder client, Slack client, relay, bridge → Bolt app → Socket Mode or HTTP.
+"""Wiring: Settings → store, Qoder client, outbox, relay, use cases → Bolt app → Socket Mode or HTTP.
 
 ``/healthz`` (200 once ready, else 503) and ``/metrics`` are served on ``PORT`` in both modes; in HTTP mode
 Slack posts to ``/slack/events`` on the same port.
@@ -21,18 +21,22 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.bridge import Bridge, BridgeConfig, Reactions
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
+from bot.models import TurnRecord
+from bot.outbox import Outbox, WebClientTransport, slack_limits
 from bot.qoder import QoderClient
-from bot.ratelimit import workspace_budget
 from bot.relay import Relay
 from bot.slack import register
+from bot.slack.auth import single_workspace
 from bot.store import Store, open_store
+from bot.threads import Reactions, ThreadsConfig, UseCases
+from bot.turn import TurnState
 
 log = logging.getLogger("qoder_slack")
 
 SHUTDOWN_GRACE_SECONDS = 8.0
+OUTBOX_DRAIN_SECONDS = 2.0
 SOCKET_CONNECT_TIMEOUT = 30.0
 
 
@@ -47,15 +51,17 @@ class Runtime:
     settings: Settings
     store: Store
     qoder: QoderClient
-    slack: AsyncWebClient
+    outbox: Outbox
     relay: Relay
-    bridge: Bridge
+    use_cases: UseCases
     app: AsyncApp
     ready: bool = False
 
     async def aclose(self) -> None:
-        await self.bridge.aclose()
+        await self.use_cases.aclose()
         await self.relay.shutdown()
+        await self.outbox.drain(OUTBOX_DRAIN_SECONDS)  # notices and reactions already decided
+        await self.outbox.aclose()
         await self.qoder.aclose()
         await self.store.close()
 
@@ -65,23 +71,37 @@ async def build(settings: Settings) -> Runtime:
     store = open_store(settings.STORE_URL)
     qoder = QoderClient(settings.QODER_API_URL, settings.QODER_PAT)
     slack = AsyncWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
-    budget = workspace_budget(settings.SLACK_UPDATES_PER_MINUTE, settings.SLACK_POSTS_PER_SECOND)
+    outbox = Outbox(
+        WebClientTransport(slack),
+        slack_limits(
+            updates_per_minute=settings.SLACK_UPDATES_PER_MINUTE,
+            updates_burst=settings.SLACK_UPDATES_BURST,
+            posts_per_channel_per_second=settings.SLACK_POSTS_PER_SECOND,
+            posts_per_minute=settings.SLACK_POSTS_PER_MINUTE,
+        ),
+    )
+    use_cases: UseCases | None = None
+
+    async def turn_ended(turn: TurnRecord, state: TurnState) -> None:
+        assert use_cases is not None
+        await use_cases.turn_ended(turn, state)
+
     relay = Relay(
         qoder,
         store,
-        slack,
+        outbox,
         update_interval=settings.UPDATE_INTERVAL,
-        budget=budget,
+        on_turn_end=turn_ended,
         working_status=settings.WORKING_STATUS,
         stream_mode=settings.STREAM_MODE,
         rollover_seconds=settings.STREAM_ROLLOVER_SECONDS,
     )
-    bridge = Bridge(
+    use_cases = UseCases.build(
         qoder,
         store,
         relay,
-        slack,
-        BridgeConfig(
+        outbox,
+        ThreadsConfig(
             agent_id=settings.QODER_AGENT_ID,
             environment_id=settings.QODER_ENVIRONMENT_ID,
             allowed_users=settings.ALLOWED_USERS,
@@ -94,15 +114,15 @@ async def build(settings: Settings) -> Runtime:
                 failed=settings.REACTION_FAILED,
             ),
         ),
-        budget=budget,
     )
     app = AsyncApp(
         client=slack,
         signing_secret=settings.SLACK_SIGNING_SECRET or None,
         request_verification_enabled=settings.mode == "http",
+        authorize=single_workspace(settings.SLACK_BOT_TOKEN, outbox.identity),
     )
-    register(app, bridge, stop_reactions=settings.STOP_REACTIONS)
-    return Runtime(settings, store, qoder, slack, relay, bridge, app)
+    register(app, use_cases, stop_reactions=settings.STOP_REACTIONS)
+    return Runtime(settings, store, qoder, outbox, relay, use_cases, app)
 
 
 def web_app(runtime: Runtime) -> web.Application:
@@ -165,7 +185,7 @@ async def serve(
             socket_handler = AsyncSocketModeHandler(runtime.app, settings.SLACK_APP_TOKEN)
             await _connect_socket_mode(socket_handler)
         resumed = await runtime.relay.resume_all()
-        runtime.bridge.recover_in_background()
+        runtime.use_cases.intake.recover_in_background()
         runtime.ready = True
         log.info(
             "ready (%s mode, port %d, %d unfinished turn(s) resumed)", settings.mode, settings.PORT, resumed

@@ -1,4 +1,4 @@
-"""One task per running turn: Qoder stream → fold → render → Slack, with durable progress.
+"""One task per running turn: Qoder stream → fold → render → outbox, with durable progress.
 
 After every successful Slack write the turn record (cursor, state, reply ts) is stored, so a restarted bot
 resumes each unfinished turn from exactly what Slack already shows: it re-opens the stream after the stored
@@ -14,18 +14,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.models import TurnRecord
-from bot.publisher import Publisher, ReplyPublisher
+from bot.outbox import EditWriter, FramePacer, NativeStreamWriter, Outbox
 from bot.qoder import AuthenticationError, NotFoundError, QoderClient, QoderError
-from bot.ratelimit import RateBudget
 from bot.render import SlackMessage, render_turn
 from bot.render.stream import render_stream
 from bot.store import Store
-from bot.stream_publisher import NativeStreamPublisher
 from bot.turn import TurnState, fold
-from bot.working_status import WorkingIndicator
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +44,9 @@ class Relay:
         self,
         qoder: QoderClient,
         store: Store,
-        slack: AsyncWebClient,
+        outbox: Outbox,
         *,
         update_interval: float,
-        budget: RateBudget | None = None,
         on_turn_end: TurnEnded | None = None,
         working_status: str = "",
         stream_mode: str = "edit",
@@ -60,10 +54,9 @@ class Relay:
     ) -> None:
         self._qoder = qoder
         self._store = store
-        self._slack = slack
+        self._outbox = outbox
         self._interval = update_interval
-        self._budget = budget
-        self.on_turn_end = on_turn_end
+        self._on_turn_end = on_turn_end
         self._working_status = working_status
         self._stream_mode = stream_mode
         self._rollover_seconds = rollover_seconds
@@ -104,12 +97,6 @@ class Relay:
             self.start(turn)
         return len(turns)
 
-    async def wait(self, session_id: str) -> None:
-        """Wait for the current relay of ``session_id`` (if any) to finish."""
-        task = self._tasks.get(session_id)
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
-
     async def shutdown(self) -> None:
         """Stop every relay. Progress already written to Slack is in the store; the rest resumes later."""
         tasks = list(self._running)
@@ -139,48 +126,48 @@ class Relay:
             )
             await self._store.save_turn(record)
 
-        indicator = WorkingIndicator(
-            self._slack, turn.thread.channel, turn.thread.thread_ts, self._working_status
-        )
+        thread = turn.thread
+        outbox = self._outbox.workspace(thread.team)
 
         async def index_reply(ts: str) -> None:
-            await self._store.index_message(turn.thread.channel, ts, turn.thread)
-            await indicator.touch()
+            await self._store.index_message(thread.channel, ts, thread)
 
-        stop_value = str(turn.thread)
+        stop_value = str(thread)
 
         def render(frame: Frame) -> list[SlackMessage]:
             return render_turn(frame.state, stop_value=stop_value)
 
-        def edit_publisher(reply_ts: list[str]) -> Publisher[Frame]:
-            return ReplyPublisher(
-                self._slack,
-                channel=turn.thread.channel,
-                thread_ts=turn.thread.thread_ts,
+        def finished(frame: Frame) -> bool:
+            return frame.state.finished
+
+        def edit_writer(reply_ts: list[str]) -> EditWriter[Frame]:
+            return EditWriter(
+                outbox,
+                channel=thread.channel,
+                thread_ts=thread.thread_ts,
                 render=render,
+                finished=finished,
                 on_written=persist,
                 on_posted=index_reply,
                 reply_ts=reply_ts,
                 interval=self._interval,
-                budget=self._budget,
             )
 
-        publisher = edit_publisher(turn.reply_ts)
+        publisher: FramePacer[Frame] = edit_writer(turn.reply_ts)
         if self._stream_mode == "native":
-            publisher = NativeStreamPublisher(
-                self._slack,
-                channel=turn.thread.channel,
-                thread_ts=turn.thread.thread_ts,
+            publisher = NativeStreamWriter(
+                outbox,
+                channel=thread.channel,
+                thread_ts=thread.thread_ts,
                 recipient_user_id=turn.user_id,
-                recipient_team_id=turn.thread.team,
+                recipient_team_id=thread.team,
                 view=lambda frame: render_stream(frame.state),
-                finished=lambda frame: frame.state.finished,
-                fallback=edit_publisher,
+                finished=finished,
+                fallback=edit_writer,
                 on_written=persist,
                 on_posted=index_reply,
                 reply_ts=turn.reply_ts,
                 interval=self._interval,
-                budget=self._budget,
                 rollover_seconds=self._rollover_seconds,
             )
         cursor = turn.cursor
@@ -188,7 +175,7 @@ class Relay:
             publisher.show(Frame(state, cursor))
         try:
             if not state.finished:
-                await indicator.start()
+                outbox.set_status(thread.channel, thread.thread_ts, self._working_status)
                 state, cursor = await self._follow(turn, publisher, state, cursor)
         except QoderError as error:
             log.warning("stream of session %s failed: %s", turn.session_id, error)
@@ -200,18 +187,18 @@ class Relay:
             await publisher.aclose()
             raise
         finally:
-            await asyncio.shield(indicator.stop())
+            outbox.set_status(thread.channel, thread.thread_ts, "")
         publisher.show(Frame(state, cursor))
         await publisher.flush()
         record = replace(record, active=False, state_json=state.model_dump_json(), updated_at=time.time())
         await self._store.save_turn(record)
         if self._tasks.get(turn.session_id) is asyncio.current_task():
             del self._tasks[turn.session_id]  # the next turn (started by on_turn_end) gets a relay of its own
-        if self.on_turn_end is not None:
-            await self.on_turn_end(record, state)
+        if self._on_turn_end is not None:
+            await self._on_turn_end(record, state)
 
     async def _follow(
-        self, turn: TurnRecord, publisher: Publisher[Frame], state: TurnState, cursor: str | None
+        self, turn: TurnRecord, publisher: FramePacer[Frame], state: TurnState, cursor: str | None
     ) -> tuple[TurnState, str | None]:
         """Fold stream events into ``state`` until the turn finishes; each new state goes to the publisher.
 
@@ -242,7 +229,7 @@ class Relay:
         return state, cursor
 
     async def _follow_stream(
-        self, session_id: str, publisher: Publisher[Frame], state: TurnState, cursor: str | None
+        self, session_id: str, publisher: FramePacer[Frame], state: TurnState, cursor: str | None
     ) -> tuple[TurnState, str | None]:
         stream = self._qoder.stream(session_id, last_event_id=cursor)
         try:

@@ -7,8 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.bridge import Bridge
+from bot.outbox import SlackError
 from bot.render import escape
+from bot.threads import Queries, UseCases
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ STATUS_ICONS = {
 }
 
 
-async def handle_command(ack: Ack, command: dict[str, Any], bridge: Bridge) -> None:
+async def handle_command(ack: Ack, command: dict[str, Any], use_cases: UseCases) -> None:
     """Dispatch ``/qoder <verb> …``; unknown verbs get the help text."""
     verb, _, rest = str(command.get("text") or "").strip().partition(" ")
     verb = verb.lower()
@@ -45,21 +46,23 @@ async def handle_command(ack: Ack, command: dict[str, Any], bridge: Bridge) -> N
             return
         await ack(text="Starting a Qoder session…")
         try:
-            await bridge.start_from_command(team, channel, user, prompt)
+            await use_cases.intake.start_from_command(team, channel, user, prompt)
+        except SlackError as error:
+            log.warning("/qoder new could not post in %s: %s", channel, error.code)
         except Exception:
             log.exception("/qoder new failed in %s", channel)
         return
     if verb == "list":
-        await ack(text=await _list_text(bridge, team, channel))
+        await ack(text=await _list_text(use_cases.queries, team, channel))
         return
     if verb == "status":
-        await ack(text=await _status_text(bridge))
+        await ack(text=await _status_text(use_cases.queries))
         return
     await ack(text=HELP)
 
 
-async def _list_text(bridge: Bridge, team: str, channel: str) -> str:
-    sessions = await bridge.list_sessions(team, channel)
+async def _list_text(queries: Queries, team: str, channel: str) -> str:
+    sessions = await queries.list_sessions(team, channel)
     if not sessions:
         return "No Qoder sessions in this channel yet. Mention me or use `/qoder new <task>`."
     lines = ["*Qoder sessions in this channel*"]
@@ -73,13 +76,13 @@ async def _list_text(bridge: Bridge, team: str, channel: str) -> str:
     return "\n".join(lines)
 
 
-async def _status_text(bridge: Bridge) -> str:
-    reachable, store_ok = await asyncio.gather(bridge.qoder_reachable(), bridge.store_healthy())
+async def _status_text(queries: Queries) -> str:
+    reachable, store_ok = await asyncio.gather(queries.qoder_reachable(), queries.store_healthy())
     return "\n".join(
         [
             "*qoder-slack status*",
             f"{':white_check_mark:' if store_ok else ':x:'} store {'ok' if store_ok else 'not answering'}",
             f"{':white_check_mark:' if reachable else ':x:'} Qoder {'reachable' if reachable else 'not reachable'}",
-            f":runner: {bridge.active_runs} active run(s)",
+            f":runner: {queries.active_runs} active run(s)",
         ]
     )

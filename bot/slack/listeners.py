@@ -1,4 +1,4 @@
-"""Bolt listeners: Slack events, the stop button and ``/qoder``, translated into Bridge calls."""
+"""Bolt listeners: Slack events, the stop button and ``/qoder``, translated into use-case calls."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.bridge import Bridge, IncomingMessage
 from bot.models import ThreadKey
 from bot.render.message import APPROVE_ACTION_ID, DENY_ACTION_ID, STOP_ACTION_ID
 from bot.slack.commands import handle_command
 from bot.slack.text import to_agent_text
+from bot.threads import IncomingMessage, UseCases
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +24,16 @@ IGNORED_EVENTS = ("reaction_removed", "app_home_opened", "member_joined_channel"
 Ack = Callable[..., Awaitable[None]]
 
 
-def register(app: AsyncApp, bridge: Bridge, *, stop_reactions: tuple[str, ...]) -> None:
+def register(app: AsyncApp, use_cases: UseCases, *, stop_reactions: tuple[str, ...]) -> None:
     """Attach every listener of the bot to ``app``."""
     stop_names = frozenset(stop_reactions)
+    intake, controls = use_cases.intake, use_cases.controls
 
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
         message = _incoming(body, event, context, addressed=True)
         if message is not None:
-            await bridge.on_message(message)
+            await intake.on_message(message)
 
     @app.event("message")
     async def on_message(body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
@@ -43,7 +44,7 @@ def register(app: AsyncApp, bridge: Bridge, *, stop_reactions: tuple[str, ...]) 
             return  # a top-level channel message reaches the bot only through app_mention
         message = _incoming(body, event, context, addressed=is_dm)
         if message is not None:
-            await bridge.on_message(message)
+            await intake.on_message(message)
 
     @app.event("reaction_added")
     async def on_reaction(body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -52,7 +53,7 @@ def register(app: AsyncApp, bridge: Bridge, *, stop_reactions: tuple[str, ...]) 
         if name not in stop_names or item.get("type") != "message":
             return
         key = str(body.get("event_id") or f"{item.get('channel')}:{item.get('ts')}:{event.get('event_ts')}")
-        await bridge.on_stop(str(item.get("channel")), str(item.get("ts")), dedupe_key=key)
+        await controls.on_stop(str(item.get("channel")), str(item.get("ts")), dedupe_key=key)
 
     for name in IGNORED_EVENTS:
         app.event(name)(_ignore)
@@ -65,7 +66,7 @@ def register(app: AsyncApp, bridge: Bridge, *, stop_reactions: tuple[str, ...]) 
         except ValueError:
             log.warning("stop button with an unreadable value ignored")
             return
-        await bridge.stop_thread(
+        await controls.stop_thread(
             thread, dedupe_key=f"button:{action.get('action_ts') or body.get('trigger_id')}"
         )
 
@@ -79,14 +80,14 @@ def register(app: AsyncApp, bridge: Bridge, *, stop_reactions: tuple[str, ...]) 
             return
         user = str((body.get("user") or {}).get("id") or "")
         allow = action.get("action_id") == APPROVE_ACTION_ID
-        await bridge.resolve_tool(thread, tool_use_id, allow=allow, user=user)
+        await controls.resolve_tool(thread, tool_use_id, allow=allow, user=user)
 
     app.action(APPROVE_ACTION_ID)(on_approval)
     app.action(DENY_ACTION_ID)(on_approval)
 
     @app.command("/qoder")
     async def on_command(ack: Ack, command: dict[str, Any]) -> None:
-        await handle_command(ack, command, bridge)
+        await handle_command(ack, command, use_cases)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

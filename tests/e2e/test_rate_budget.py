@@ -1,9 +1,9 @@
 """End to end: concurrent streamed answers share Slack's rate limits without tripping them or losing text.
 
 The fake Slack enforces Tier-3-like limits scaled down so the tests are quick: chat.update 10 calls per 5 s
-for the workspace, chat.postMessage 1 per second per channel. The bot is configured for 48 updates a minute:
-its budget keeps any minute at or under that, and its small burst plus 0.8 calls a second stays under 10
-in any 5 seconds.
+for the workspace, chat.postMessage 1 per second per channel. The bot is configured for 48 updates a minute
+with a burst of 4: its budget keeps any minute at or under that, and the burst plus 0.8 calls a second stays
+under 10 in any 5 seconds.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 def env(env: dict[str, str]) -> dict[str, str]:
-    return {**env, "SLACK_UPDATES_PER_MINUTE": "48", "SLACK_POSTS_PER_SECOND": "1"}
+    return {
+        **env,
+        "SLACK_UPDATES_PER_MINUTE": "48",
+        "SLACK_UPDATES_BURST": "4",
+        "SLACK_POSTS_PER_SECOND": "1",
+    }
 
 
 def answer(turn: int, words: int) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,12 +12,11 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.publisher import Publisher, ReplyPublisher
-from bot.ratelimit import Rate, RateBudget
+from bot.outbox import EditWriter, Limits, NativeStreamWriter, Rate, WebClientTransport, WorkspaceOutbox
+from bot.outbox import slack_limits as default_limits
 from bot.render import render_turn
 from bot.render.mrkdwn import is_fence_line
 from bot.render.stream import MARKDOWN_LIMIT, render_stream
-from bot.stream_publisher import NativeStreamPublisher
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 from tests.fakes.slack_api import FakeSlack, Message
 
@@ -40,13 +41,14 @@ def client(fake: FakeSlack) -> AsyncWebClient:
 
 @dataclass
 class Setup:
-    """A publisher for one turn, with what its callbacks saw."""
+    """A writer for one turn, with what its callbacks saw."""
 
     client: AsyncWebClient
     channel: str = CHANNEL
     written: list[list[str]] = field(default_factory=list)
     posted: list[str] = field(default_factory=list)
-    fallbacks: list[ReplyPublisher[TurnState]] = field(default_factory=list)
+    fallbacks: list[EditWriter[TurnState]] = field(default_factory=list)
+    outbox: WorkspaceOutbox | None = None
 
     def publisher(
         self,
@@ -54,10 +56,16 @@ class Setup:
         reply_ts: tuple[str, ...] = (),
         rollover_seconds: float = 240.0,
         recipient_user_id: str = "U1",
-        budget: RateBudget | None = None,
-    ) -> NativeStreamPublisher[TurnState]:
-        return NativeStreamPublisher(
-            self.client,
+        limits: Limits | None = None,
+    ) -> NativeStreamWriter[TurnState]:
+        self.outbox = WorkspaceOutbox(
+            WebClientTransport(self.client),
+            limits if limits is not None else default_limits(),
+            clock=time.monotonic,
+            sleep=asyncio.sleep,
+        )
+        return NativeStreamWriter(
+            self.outbox,
             channel=self.channel,
             thread_ts=THREAD,
             recipient_user_id=recipient_user_id,
@@ -69,16 +77,17 @@ class Setup:
             on_posted=self.on_posted,
             reply_ts=reply_ts,
             interval=0.0,
-            budget=budget,
             rollover_seconds=rollover_seconds,
         )
 
-    def fallback(self, reply_ts: list[str]) -> Publisher[TurnState]:
-        publisher = ReplyPublisher(
-            self.client,
+    def fallback(self, reply_ts: list[str]) -> EditWriter[TurnState]:
+        assert self.outbox is not None
+        publisher = EditWriter(
+            self.outbox,
             channel=self.channel,
             thread_ts=THREAD,
             render=render_turn,
+            finished=lambda state: state.finished,
             on_written=self.on_written,
             on_posted=self.on_posted,
             reply_ts=reply_ts,
@@ -112,7 +121,7 @@ def done(*items: TurnItem) -> TurnState:
 
 
 async def stream_words(
-    publisher: NativeStreamPublisher[TurnState],
+    publisher: NativeStreamWriter[TurnState],
     count: int,
     *,
     step: int = 5,
@@ -365,8 +374,8 @@ async def test_mentions_never_reach_slack_as_tokens(fake: FakeSlack, setup: Setu
 
 
 async def test_rate_limited_calls_are_retried(fake: FakeSlack, setup: Setup) -> None:
-    budget = RateBudget({"chat.appendStream": Rate(calls=100, per_seconds=1, burst=10)}, {})
-    publisher = setup.publisher(budget=budget)
+    limits = {**default_limits(), "chat.appendStream": (Rate(100.0, 1.0, burst=10.0),)}
+    publisher = setup.publisher(limits=limits)
     publisher.show(running(TextItem(id="m1", text="w0 w1 ", partial=True)))
     await publisher.flush()
     fake.fail_next("chat.appendStream", retry_after=0)
@@ -402,6 +411,8 @@ async def test_a_divergence_after_rollover_repeats_nothing(fake: FakeSlack, setu
     assert len(replies(fake)) >= 2
     publisher.show(done(TextItem(id="m1", text=f"Rewritten: {text}")))
     await publisher.flush()
+    assert setup.outbox is not None
+    await setup.outbox.drain(5.0)  # replies the rewrite no longer needs are deleted in the background
 
     assert len(setup.fallbacks) == 1
     assert "Rewritten" in thread_text(fake)

@@ -1,0 +1,117 @@
+"""What the use cases share: the message they act on, their configuration, claims, background tasks and
+the sentences they say in threads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.models import QueuedMessage, ThreadKey
+from bot.qoder import (
+    AuthenticationError,
+    NetworkError,
+    NotFoundError,
+    QoderError,
+    RateLimitedError,
+    ServerError,
+)
+from bot.store import Store
+
+DEDUPE_TTL_SECONDS = 24 * 3600.0
+# Failures that may pass by themselves: the message is kept and retried with these pauses (about 30 minutes).
+TRANSIENT = (RateLimitedError, ServerError, NetworkError)
+RETRY_DELAYS = (5.0, 10.0, 20.0, 40.0, 60.0, *([120.0] * 14))
+
+UNAVAILABLE_NOTICE = (
+    "Qoder isn't answering right now. I'll keep trying and send your message as soon as it's back."
+)
+EMPTY_MESSAGE_NOTICE = "What should the agent do? Mention me with a task, e.g. “@Qoder why is CI red?”"
+NOT_ALLOWED_NOTICE = "Sorry, I'm not enabled for you in this channel. Ask an admin to add you."
+CONTEXT_LOST_NOTICE = (
+    "The earlier Qoder session is no longer available, so I started a new one without its context."
+)
+GAVE_UP_NOTICE = (
+    "I couldn't reach Qoder for half an hour, so your message was not sent. Please send it again."
+)
+
+
+@dataclass(frozen=True)
+class Reactions:
+    """Emoji names the bot puts on a user's message to tell its state at a glance."""
+
+    received: str = "eyes"
+    queued: str = "hourglass_flowing_sand"
+    done: str = "white_check_mark"
+    stopped: str = "octagonal_sign"
+    failed: str = "warning"
+
+
+@dataclass
+class ThreadsConfig:
+    """What the use cases need to know of the deployment."""
+
+    agent_id: str
+    environment_id: str
+    allowed_users: tuple[str, ...] = ()
+    allowed_channels: tuple[str, ...] = ()
+    reactions: Reactions = field(default_factory=Reactions)
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A user message addressed to the agent (mention, DM, or reply in a session thread)."""
+
+    thread: ThreadKey
+    ts: str
+    user: str
+    text: str
+    event_id: str = ""
+    addressed: bool = True  # a mention or a DM; False for a plain reply, which needs an existing session
+
+    def queued(self) -> QueuedMessage:
+        return QueuedMessage(self.thread, self.ts, self.user, self.text)
+
+    @classmethod
+    def from_queued(cls, message: QueuedMessage) -> IncomingMessage:
+        return cls(message.thread, message.message_ts, message.user, message.text)
+
+
+async def claim(store: Store, keys: list[str]) -> bool:
+    """Claim every key (first time within the de-duplication window) or none of them."""
+    claimed: list[str] = []
+    for key in keys:
+        if not await store.claim_event(key, DEDUPE_TTL_SECONDS):
+            for done in claimed:
+                await store.release_event(done)
+            return False
+        claimed.append(key)
+    return True
+
+
+class Background:
+    """Tasks a use case runs after returning to its caller (retries, waits); cancelled on ``aclose``."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def explain(error: QoderError) -> str:
+    """One plain sentence for the thread about a Qoder failure the user can see or act on."""
+    if isinstance(error, AuthenticationError):
+        return "Qoder rejected my credentials, so I can't run the agent. An admin needs to check QODER_PAT."
+    if isinstance(error, NotFoundError):
+        return "Qoder couldn't find the agent, environment or session I was configured with."
+    return f"Qoder didn't accept the request ({error.message}). Please try again in a moment."

@@ -1,0 +1,176 @@
+"""Intake: a Slack message addressed to the agent, from arrival until Qoder has it.
+
+De-duplicates (Slack delivers one message as several events, and retries), applies the allow-lists, keeps
+the message in its thread's durable inbox until it was sent, queued or refused, and hands it to
+``Sessions``. No Slack call is awaited on this path: the reactions and notices it causes are intents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.models import ThreadKey
+from bot.outbox import Outbox
+from bot.qoder import QoderError
+from bot.render import escape
+from bot.store import Store
+from bot.threads._shared import (
+    EMPTY_MESSAGE_NOTICE,
+    GAVE_UP_NOTICE,
+    NOT_ALLOWED_NOTICE,
+    RETRY_DELAYS,
+    TRANSIENT,
+    UNAVAILABLE_NOTICE,
+    Background,
+    IncomingMessage,
+    ThreadsConfig,
+    claim,
+)
+from bot.threads.feedback import Feedback
+from bot.threads.sessions import Sessions
+
+log = logging.getLogger(__name__)
+
+# Queue name under which a thread's just-received messages wait until they reach Qoder (or its session queue).
+INBOX_PREFIX = "inbox:"
+
+
+class Intake:
+    """Entry point for every user message; safe to call concurrently."""
+
+    def __init__(
+        self,
+        store: Store,
+        sessions: Sessions,
+        feedback: Feedback,
+        outbox: Outbox,
+        config: ThreadsConfig,
+        background: Background,
+    ) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._feedback = feedback
+        self._outbox = outbox
+        self._config = config
+        self._background = background
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        """Send ``message`` to the thread's session (creating it), or queue it while a turn runs.
+
+        A Slack message is acted on once, however often and in however many events it is delivered.
+        A plain thread reply (``addressed=False``) is ignored unless the thread already has a session.
+        """
+        thread = message.thread
+        if not message.addressed and await self._store.get_session(thread) is None:
+            return
+        keys = [f"msg:{thread.channel}:{message.ts}"]
+        if message.event_id:
+            keys.append(f"event:{message.event_id}")
+        if not await claim(self._store, keys):
+            log.debug("duplicate delivery of %s/%s ignored", thread.channel, message.ts)
+            return
+        if not self._allowed(message):
+            self._feedback.notice(thread, NOT_ALLOWED_NOTICE)
+            return
+        if not message.text.strip():
+            self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
+            return
+        await self._store.enqueue(_inbox(thread), message.queued())  # durable before any remote call
+        try:
+            await self._hand_over(message)
+        except Exception:
+            for key in keys:  # let Slack's retry of this delivery be processed
+                await self._store.release_event(key)
+            raise
+
+    async def start_from_command(self, team: str, channel: str, user: str, prompt: str) -> str:
+        """Post a root message for ``prompt`` in ``channel`` and run it as a new session thread; returns its ts.
+        Raises ``SlackError`` when the root message cannot be posted."""
+        payload = {"text": f"<@{user}> asked Qoder: {escape(prompt)}"}
+        ts = await self._outbox.workspace(team).post(channel, payload)
+        thread = ThreadKey(team, channel, ts)
+        await self.on_message(IncomingMessage(thread=thread, ts=ts, user=user, text=prompt))
+        return ts
+
+    def recover_in_background(self) -> None:
+        """Run ``recover`` without holding up startup."""
+        self._background.spawn(self.recover(), name="recover")
+
+    async def recover(self) -> None:
+        """After a restart: hand over inbox messages that never reached Qoder, and drain the queues of
+        sessions whose turn ended while the bot was down."""
+        for key in await self._store.queued_keys():
+            if key.startswith(INBOX_PREFIX):
+                while (queued := await self._store.peek_queue(key)) is not None:
+                    log.info(
+                        "handing over %s/%s, received before a restart",
+                        queued.thread.channel,
+                        queued.message_ts,
+                    )
+                    if not await self._hand_over(IncomingMessage.from_queued(queued)):
+                        break
+                continue
+            turn = await self._store.get_turn(key)
+            thread = await self._store.thread_for_session(key)
+            if thread is not None and (turn is None or not turn.active):
+                await self._sessions.drain(thread)
+
+    async def _hand_over(self, message: IncomingMessage) -> bool:
+        """Accept a message held in its thread's inbox; True once it has left the inbox.
+
+        It leaves when it was sent, queued behind a running turn, or refused (with an explanation). While
+        Qoder is unavailable it stays, and a background task keeps trying.
+        """
+        thread = message.thread
+        try:
+            await self._accept(message)
+        except TRANSIENT as error:
+            log.warning(
+                "Qoder unavailable for %s/%s (%s); retrying in the background",
+                thread.channel,
+                message.ts,
+                error,
+            )
+            self._feedback.notice(thread, UNAVAILABLE_NOTICE)
+            self._background.spawn(self._accept_later(message), name=f"retry {thread.channel}/{message.ts}")
+            return False
+        except QoderError as error:
+            self._sessions.refuse(message, error)
+        await self._store.pop_queue(_inbox(thread), message.ts)
+        return True
+
+    async def _accept(self, message: IncomingMessage) -> None:
+        thread = message.thread
+        await self._store.index_message(thread.channel, thread.thread_ts, thread)
+        await self._store.index_message(thread.channel, message.ts, thread)
+        self._feedback.react(thread, message.ts, self._config.reactions.received)
+        await self._sessions.deliver(message)
+
+    async def _accept_later(self, message: IncomingMessage) -> None:
+        """Keep trying to hand ``message`` to Qoder while it is unavailable; give up visibly after a while."""
+        for delay in RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            try:
+                await self._accept(message)
+                break
+            except TRANSIENT as error:
+                log.info("Qoder still unavailable for %s/%s: %s", message.thread.channel, message.ts, error)
+            except QoderError as error:
+                self._sessions.refuse(message, error)
+                break
+        else:
+            self._feedback.react(message.thread, message.ts, self._config.reactions.failed)
+            self._feedback.notice(message.thread, GAVE_UP_NOTICE)
+        await self._store.pop_queue(_inbox(message.thread), message.ts)
+
+    def _allowed(self, message: IncomingMessage) -> bool:
+        users, channels = self._config.allowed_users, self._config.allowed_channels
+        if users and message.user not in users:
+            return False
+        is_dm = message.thread.channel.startswith("D")
+        return not channels or is_dm or message.thread.channel in channels
+
+
+def _inbox(thread: ThreadKey) -> str:
+    return f"{INBOX_PREFIX}{thread}"

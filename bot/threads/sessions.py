@@ -1,0 +1,226 @@
+"""Sessions and the per-thread queue: a thread's session, the turn a message opens, and what waits behind it.
+
+A message either starts a turn (``user.message``) or waits in the session's FIFO until the running turn
+ends; each end of a turn sends the next one. Nothing here waits on Slack: feedback is handed to the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+
+from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.qoder import AuthenticationError, ConflictError, NotFoundError, QoderClient, QoderError
+from bot.relay import Relay
+from bot.store import Store
+from bot.threads._shared import (
+    CONTEXT_LOST_NOTICE,
+    RETRY_DELAYS,
+    TRANSIENT,
+    Background,
+    IncomingMessage,
+    ThreadsConfig,
+    explain,
+)
+from bot.threads.feedback import Feedback
+from bot.turn import TurnState
+
+log = logging.getLogger(__name__)
+
+TITLE_LENGTH = 80
+# How often (every 2 s) to wait for a session that Qoder says is busy with a turn this bot is not relaying.
+BUSY_POLLS = 900
+
+
+class Sessions:
+    """Maps threads to sessions and runs each thread's messages in order, one turn at a time."""
+
+    def __init__(
+        self,
+        qoder: QoderClient,
+        store: Store,
+        relay: Relay,
+        feedback: Feedback,
+        config: ThreadsConfig,
+        background: Background,
+    ) -> None:
+        self._qoder = qoder
+        self._store = store
+        self._relay = relay
+        self._feedback = feedback
+        self._config = config
+        self._background = background
+        self._thread_locks: defaultdict[ThreadKey, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._watched: set[str] = set()
+
+    async def deliver(self, message: IncomingMessage) -> None:
+        """Send ``message`` to its thread's session (created if needed), or queue it behind the running turn.
+        Raises ``QoderError`` when Qoder refuses or is unavailable; the caller decides what that means."""
+        thread = message.thread
+        async with self._thread_locks[thread]:
+            session = await self._ensure_session(thread, message)
+            turn = await self._store.get_turn(session.session_id)
+            busy = (turn is not None and turn.active) or await self._store.queue_length(
+                session.session_id
+            ) > 0
+            queued = message.queued()
+            if busy or not await self._start_turn(session, queued):
+                await self._queue(session.session_id, queued)
+
+    def refuse(self, message: IncomingMessage, error: QoderError) -> None:
+        """Qoder refused the message for a reason retrying won't fix: say so in the thread and in the log."""
+        thread = message.thread
+        if isinstance(error, AuthenticationError):
+            log.error("Qoder rejected the configured QODER_PAT (HTTP %s): %s", error.status, error.message)
+        else:
+            log.warning("Qoder refused %s/%s: %s", thread.channel, message.ts, error)
+        self._feedback.react(thread, message.ts, self._config.reactions.failed)
+        self._feedback.notice(thread, explain(error))
+
+    async def turn_ended(self, turn: TurnRecord, state: TurnState) -> None:
+        """A relayed turn ended (or paused): mark the message that started it, then send the next one."""
+        if state.phase == "needs_action":
+            return  # paused, not over: the approval buttons (or a new message) continue it
+        reactions = self._config.reactions
+        outcome = {"done": reactions.done, "stopped": reactions.stopped}
+        self._feedback.react(turn.thread, turn.user_ts, reactions.received, on=False)
+        self._feedback.react(turn.thread, turn.user_ts, outcome.get(state.phase, reactions.failed))
+        # A terminated session is replaced when the next message to it is refused (see _start_turn).
+        await self.drain(turn.thread)
+
+    async def drain(self, thread: ThreadKey) -> None:
+        """Send the oldest queued message of the thread's session, if any; it leaves the queue once sent."""
+        async with self._thread_locks[thread]:
+            session = await self._store.get_session(thread)
+            queued = await self._store.peek_queue(session.session_id) if session else None
+            if session is None or queued is None:
+                return
+            try:
+                started = await self._start_turn(session, queued)
+            except TRANSIENT as error:
+                log.warning("Qoder unavailable while sending queued %s: %s", queued.message_ts, error)
+                self._background.spawn(self._drain_later(session), name=f"drain later {session.session_id}")
+                return
+            except QoderError as error:
+                started = False
+                self.refuse(IncomingMessage.from_queued(queued), error)
+                await self._store.pop_queue(session.session_id, queued.message_ts)
+            if started:
+                current = await self._store.get_session(thread)
+                for sid in {session.session_id, current.session_id if current else session.session_id}:
+                    await self._store.pop_queue(sid, queued.message_ts)
+                self._feedback.react(thread, queued.message_ts, self._config.reactions.queued, on=False)
+
+    async def _ensure_session(self, thread: ThreadKey, message: IncomingMessage) -> SessionRecord:
+        existing = await self._store.get_session(thread)
+        if existing is not None:
+            return existing
+        return await self._create_session(thread, message.text, attempt="")
+
+    async def _create_session(self, thread: ThreadKey, text: str, *, attempt: str) -> SessionRecord:
+        title = " ".join(text.split())[:TITLE_LENGTH] or "Slack thread"
+        session = await self._qoder.create_session(
+            agent=self._config.agent_id,
+            environment_id=self._config.environment_id,
+            title=title,
+            metadata={
+                "source": "slack",
+                "slack_team": thread.team,
+                "slack_channel": thread.channel,
+                "slack_thread_ts": thread.thread_ts,
+            },
+            idempotency_key=f"slack-session:{thread}{attempt}",
+        )
+        record = SessionRecord(thread=thread, session_id=session.id, created_at=time.time(), title=title)
+        await self._store.save_session(record)
+        log.info("session %s created for thread %s", session.id, thread)
+        return record
+
+    async def _start_turn(self, session: SessionRecord, message: QueuedMessage) -> bool:
+        """Send ``message`` as a user.message and relay the turn it opens; False when the session is busy.
+
+        A session that is gone (deleted, expired, archived, terminated) is replaced by a new one first.
+        """
+        key = f"slack-msg:{message.thread.channel}:{message.message_ts}"
+        try:
+            echo_id = await self._qoder.send_message(session.session_id, message.text, idempotency_key=key)
+        except ConflictError as error:
+            if error.archived:
+                return await self._replace_session(session, message)
+            if not error.busy:
+                raise
+            self._watch_foreign_turn(session)
+            return False
+        except NotFoundError:
+            return await self._replace_session(session, message)
+        turn = TurnRecord(
+            session_id=session.session_id,
+            thread=message.thread,
+            cursor=echo_id or None,
+            user_ts=message.message_ts,
+            user_id=message.user,
+            start_event_id=echo_id,
+            updated_at=time.time(),
+        )
+        await self._store.save_turn(turn)
+        self._relay.start(turn)
+        return True
+
+    async def _replace_session(self, old: SessionRecord, message: QueuedMessage) -> bool:
+        """The session is gone: start a new one for the thread, say so, and send ``message`` there."""
+        log.info("session %s is gone; starting a new one for %s", old.session_id, old.thread)
+        self._feedback.notice(old.thread, CONTEXT_LOST_NOTICE)
+        fresh = await self._create_session(old.thread, message.text, attempt=f":after:{old.session_id}")
+        await self._move_queue(old.session_id, fresh.session_id)
+        return await self._start_turn(fresh, message)
+
+    async def _queue(self, session_id: str, message: QueuedMessage) -> None:
+        await self._store.enqueue(session_id, message)
+        self._feedback.react(message.thread, message.message_ts, self._config.reactions.queued)
+
+    async def _move_queue(self, old_session: str, new_session: str) -> None:
+        while (queued := await self._store.peek_queue(old_session)) is not None:
+            await self._store.enqueue(new_session, queued)
+            await self._store.pop_queue(old_session, queued.message_ts)
+
+    def _watch_foreign_turn(self, session: SessionRecord) -> None:
+        """Qoder says busy but no turn of ours runs: wait for the session to go idle, then drain the queue."""
+        if self._relay.is_relaying(session.session_id) or session.session_id in self._watched:
+            return
+        self._watched.add(session.session_id)
+        self._background.spawn(self._drain_when_idle(session), name=f"drain {session.session_id}")
+
+    async def _drain_when_idle(self, session: SessionRecord, poll_seconds: float = 2.0) -> None:
+        try:
+            for _ in range(BUSY_POLLS):
+                await asyncio.sleep(poll_seconds)
+                try:
+                    current = await self._qoder.get_session(session.session_id)
+                except QoderError as error:
+                    log.warning("polling %s failed: %s", session.session_id, error)
+                    continue
+                if current.status not in ("running", "canceling"):
+                    break
+        finally:
+            self._watched.discard(session.session_id)
+        await self.drain(session.thread)
+
+    async def _drain_later(self, session: SessionRecord) -> None:
+        session_id = session.session_id
+        for delay in RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            if await self._store.queue_length(session_id) == 0:
+                return
+            turn = await self._store.get_turn(session_id)
+            if turn is not None and turn.active:
+                return  # a turn started meanwhile; its end drains the queue
+            try:
+                await self._qoder.get_session(session_id)
+            except TRANSIENT:
+                continue
+            except QoderError:
+                pass  # e.g. the session is gone: draining replaces it
+            await self.drain(session.thread)
+            return
