@@ -1,16 +1,19 @@
-"""Many answers streaming at once within Slack's rate limits: calls, 429s, lost text, staleness, bot cost.
+"""N people mention the bot at the same moment: how soon the agent hears them and how soon answers show.
 
 Runs the real bot as a subprocess (``python app.py``, HTTP mode, SQLite) against the fake Qoder and a fake
-Slack that enforces Slack's limits (chat.update 50 per minute per workspace, chat.postMessage 1 per second
-per channel, answering 429 + Retry-After). K mentions arrive at once, spread over a few channels; every
-answer streams ``--words`` unique tokens, one per delta. Prints:
-  * Slack calls by method and the 429s the bot received,
-  * text lost or repeated: every thread's final text against its scripted answer,
-  * staleness p50/p99/max: from the fake Qoder emitting a token to the first Slack call showing it,
-  * what the budget allows: with N replies sharing the chat.update budget each is refreshed every N×(60/U) s,
-  * the bot's CPU seconds and peak RSS, and the wall time.
+Slack that enforces Slack's documented limits, answering 429 + Retry-After: chat.update and reactions.add 50
+a minute per workspace, reactions.remove 20 a minute, chat.postMessage one a second per channel. N mentions
+arrive at once, in N channels or spread over fewer; every answer streams ``--words`` unique tokens over about
+``--words × --delay`` seconds. For each run it prints:
 
-    python -m bench.concurrent_turns [--turns 20] [--words 40] [--delay 0.25] [--channels 10]
+* mention → ``user.message``: from the mention's event to the fake Qoder accepting the turn's message;
+* final answer → visible: from the fake Qoder emitting the final ``agent.message`` to the first Slack call
+  that shows the whole answer in the thread;
+* intermediate staleness: from the fake Qoder emitting a token to the first Slack call showing it;
+* 429s, Slack calls by method, text lost or repeated, the bot's CPU seconds and peak RSS.
+
+    python -m bench.concurrent_turns                       # N ∈ {5, 20, 50, 100}, in N and in 10 channels
+    python -m bench.concurrent_turns --turns 20 --channels 10
 """
 
 from __future__ import annotations
@@ -28,23 +31,29 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.ratelimit import WINDOW_MARGIN
 from tests.e2e.harness import SubprocessBot, bot_environment, eventually, free_port, thread_text
 from tests.fakes.qoder_api import FakeQoder, Text
 from tests.fakes.slack_api import FakeSlack, RateLimit
 from tests.fakes.slack_events import SlackEvents
 
 TOKEN = re.compile(r"\bt\d{3}w\d{3}\b")
-UPDATES_PER_MINUTE = 50
+QUESTION = re.compile(r"question (\d+)")
 WRITES = ("chat.postMessage", "chat.update")
+SLACK_LIMITS = {
+    "chat.update": RateLimit(50, 60.0, "workspace"),
+    "reactions.add": RateLimit(50, 60.0, "workspace"),
+    "reactions.remove": RateLimit(20, 60.0, "workspace"),
+    "chat.postMessage": RateLimit(1, 1.0, "channel"),
+}
+MATRIX = [(n, channels) for n in (5, 20, 50, 100) for channels in (n, 10)]
 
 
 @dataclass(frozen=True)
 class Options:
     turns: int
+    channels: int
     words: int
     delay: float
-    channels: int
     interval: float
     timeout: float
 
@@ -53,6 +62,23 @@ class Options:
 class ProcessCost:
     cpu_seconds: float
     peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one run measured; seconds unless named otherwise."""
+
+    options: Options
+    to_agent: list[float]
+    to_visible: list[float]
+    staleness: list[float]
+    rate_limited: Counter[str]
+    calls: Counter[str]
+    lost: int
+    repeated: int
+    unfinished: int
+    cost: ProcessCost
+    wall: float
 
 
 def answer(turn: int, words: int) -> str:
@@ -84,31 +110,9 @@ def drain(bot: SubprocessBot) -> deque[str]:
     return tail
 
 
-def emission_times(qoder: FakeQoder) -> dict[str, float]:
-    """When the fake Qoder first emitted each token (the delta that completed it)."""
-    emitted: dict[str, float] = {}
-    for session in qoder.sessions.values():
-        texts: dict[str, str] = {}
-        for frame, at in zip(session.log, session.published_at, strict=True):
-            if frame.type != "event_delta":
-                continue
-            texts[frame.sse_id] = texts.get(frame.sse_id, "") + frame.data["delta"]["content"]["text"]
-            for token in TOKEN.findall(texts[frame.sse_id]):
-                emitted.setdefault(token, at)
-    return emitted
-
-
-def first_shown(slack: FakeSlack) -> dict[str, float]:
-    """When each token first reached Slack in a successful post or edit."""
-    shown: dict[str, float] = {}
-    for call in slack.calls:
-        if call.ok and call.method in WRITES:
-            for token in TOKEN.findall(str(call.args.get("text", ""))):
-                shown.setdefault(token, call.at)
-    return shown
-
-
 def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
@@ -118,17 +122,13 @@ def finished(slack: FakeSlack, channel: str, ts: str) -> bool:
     return bool(text) and "Working…" not in text and "Thinking…" not in text
 
 
-async def run(options: Options) -> None:
-    slack = FakeSlack(
-        rate_limits={
-            "chat.update": RateLimit(UPDATES_PER_MINUTE, 60.0, "workspace"),
-            "chat.postMessage": RateLimit(1, 1.0, "channel"),
-        }
-    )
+async def run(options: Options) -> Figures:
+    slack = FakeSlack(rate_limits=dict(SLACK_LIMITS))
     qoder = FakeQoder(heartbeat_interval=1.0, step_delay=0.01)
     await slack.start()
     await qoder.start()
     port = free_port()
+    mentioned: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = bot_environment(
             slack,
@@ -136,8 +136,6 @@ async def run(options: Options) -> None:
             f"sqlite:///{Path(tmp) / 'bench.db'}",
             port,
             UPDATE_INTERVAL=str(options.interval),
-            SLACK_UPDATES_PER_MINUTE=str(UPDATES_PER_MINUTE),
-            SLACK_POSTS_PER_SECOND="1",
             LOG_LEVEL="WARNING",
         )
         bot = SubprocessBot(env)
@@ -154,7 +152,7 @@ async def run(options: Options) -> None:
         try:
             started = time.monotonic()
             roots = await asyncio.gather(
-                *(mention(slack, events, turn, options) for turn in range(options.turns))
+                *(mention(slack, events, turn, options, mentioned) for turn in range(options.turns))
             )
             try:
                 await eventually(
@@ -166,92 +164,174 @@ async def run(options: Options) -> None:
                 print(f"not every turn finished within {options.timeout:.0f}s; the bot said:")
                 print("\n".join(output))
             wall = time.monotonic() - started
+            await asyncio.sleep(3.0)  # let the tidy-up (stale placeholders) finish before counting text
             cost = process_cost(bot.process.pid)
         finally:
             await events.aclose()
             await bot.terminate()
     await slack.stop()
     await qoder.stop()
-    report(options, slack, qoder, roots, wall, cost)
+    return measure(options, slack, qoder, roots, mentioned, wall, cost)
 
 
-async def mention(slack: FakeSlack, events: SlackEvents, turn: int, options: Options) -> tuple[str, str]:
+async def mention(
+    slack: FakeSlack, events: SlackEvents, turn: int, options: Options, mentioned: dict[int, float]
+) -> tuple[str, str]:
     channel = f"C{turn % options.channels:03d}"
     text = f"<@UBOT> question {turn}"
     ts = slack.add_user_message(channel, text, user="U1")
+    mentioned[turn] = time.monotonic()
     status = await events.send(events.app_mention(channel, "U1", text, ts))
     if status != 200:
         raise RuntimeError(f"the bot answered {status} to a mention")
     return channel, ts
 
 
-def report(
+def answer_of(text: str) -> int:
+    """Which scripted answer ``text`` shows (the fake Qoder hands scripts to sessions in arrival order)."""
+    token = TOKEN.search(text)
+    return int(token.group(0)[1:4]) if token else -1
+
+
+def agent_times(qoder: FakeQoder) -> tuple[dict[int, float], dict[int, float], dict[str, float]]:
+    """When the fake Qoder accepted each question's ``user.message``, when it emitted each answer's final
+    ``agent.message``, and when it first emitted each token (the delta that completed it)."""
+    received: dict[int, float] = {}
+    final: dict[int, float] = {}
+    emitted: dict[str, float] = {}
+    for session in qoder.sessions.values():
+        texts: dict[str, str] = {}
+        for frame, at in zip(session.log, session.published_at, strict=True):
+            if frame.type == "user.message":
+                found = QUESTION.search(str(frame.data.get("content")))
+                if found:
+                    received.setdefault(int(found.group(1)), at)
+            elif frame.type == "agent.message":
+                final.setdefault(answer_of(str(frame.data.get("content"))), at)
+            elif frame.type == "event_delta":
+                texts[frame.sse_id] = texts.get(frame.sse_id, "") + frame.data["delta"]["content"]["text"]
+                for token in TOKEN.findall(texts[frame.sse_id]):
+                    emitted.setdefault(token, at)
+    return received, final, emitted
+
+
+def shown_times(slack: FakeSlack, words: int) -> tuple[dict[int, float], dict[str, float]]:
+    """The first successful write showing each answer whole (and no placeholder), and each token."""
+    whole: dict[int, float] = {}
+    first: dict[str, float] = {}
+    for call in slack.calls:
+        if not call.ok or call.method not in WRITES:
+            continue
+        text = str(call.args.get("text", ""))
+        tokens = TOKEN.findall(text)
+        for token in tokens:
+            first.setdefault(token, call.at)
+        if len(set(tokens)) == words and "Working…" not in text and "Thinking…" not in text:
+            whole.setdefault(answer_of(text), call.at)
+    return whole, first
+
+
+def measure(
     options: Options,
     slack: FakeSlack,
     qoder: FakeQoder,
     roots: list[tuple[str, str]],
+    mentioned: dict[int, float],
     wall: float,
     cost: ProcessCost,
-) -> None:
+) -> Figures:
     lost = repeated = unfinished = 0
     for channel, ts in roots:
-        shown = TOKEN.findall(thread_text(slack, channel, ts))
+        text = thread_text(slack, channel, ts)
+        shown = TOKEN.findall(text)
         if not finished(slack, channel, ts):
             unfinished += 1
-        turn = int(shown[0][1:4]) if shown else -1
-        expected = answer(turn, options.words).split() if turn >= 0 else []
+        index = answer_of(text)
+        expected = answer(index, options.words).split() if index >= 0 else []
         counts = Counter(shown)
         lost += options.words - sum(1 for token in expected if counts[token] >= 1)
         repeated += sum(count - 1 for count in counts.values() if count > 1)
         if shown and shown != expected and sorted(set(shown)) == expected:
             repeated += 1  # all there, but out of order
-    emitted, shown_at = emission_times(qoder), first_shown(slack)
-    staleness = [shown_at[token] - at for token, at in emitted.items() if token in shown_at]
-    calls = Counter(c.method for c in slack.calls)
-    refused = Counter(c.method for c in slack.calls if c.status == 429)
-    per_update = (60 + WINDOW_MARGIN) / UPDATES_PER_MINUTE
-    stream_seconds = options.words * options.delay
+    received, final, emitted = agent_times(qoder)
+    whole, first = shown_times(slack, options.words)
+    return Figures(
+        options=options,
+        to_agent=[received[turn] - at for turn, at in mentioned.items() if turn in received],
+        to_visible=[whole[index] - at for index, at in final.items() if index in whole],
+        staleness=[first[token] - at for token, at in emitted.items() if token in first],
+        rate_limited=Counter(c.method for c in slack.calls if c.status == 429),
+        calls=Counter(c.method for c in slack.calls),
+        lost=lost,
+        repeated=repeated,
+        unfinished=unfinished,
+        cost=cost,
+        wall=wall,
+    )
 
+
+def p50_p99(values: list[float]) -> str:
+    if not values:
+        return "–"
+    return f"{statistics.median(values):.2f} / {percentile(values, 0.99):.2f}"
+
+
+def print_run(figures: Figures) -> None:
+    o = figures.options
+    print(f"\n== {o.turns} mentions at once in {min(o.turns, o.channels)} channels ==")
     print(
-        f"{options.turns} concurrent turns in {min(options.turns, options.channels)} channels, "
-        f"{options.words} tokens each streamed over ~{stream_seconds:.0f}s, UPDATE_INTERVAL={options.interval}s"
+        f"mention → user.message p50/p99:     {p50_p99(figures.to_agent)} s ({len(figures.to_agent)} turns)"
     )
     print(
-        f"fake Slack limits: chat.update {UPDATES_PER_MINUTE}/min per workspace, chat.postMessage 1/s per channel"
+        f"final answer → visible p50/p99:     {p50_p99(figures.to_visible)} s ({len(figures.to_visible)} turns)"
     )
-    print(f"Slack calls: {sum(calls.values())} total")
-    for method, count in sorted(calls.items()):
-        print(f"  {method:32s} {count}")
-    by_method = ", ".join(f"{method} {count}" for method, count in sorted(refused.items()))
-    print(f"429s received: {refused.total()}{f' ({by_method})' if by_method else ''}")
-    print(f"text lost: {lost} tokens; repeated or out of order: {repeated}; unfinished threads: {unfinished}")
-    if staleness:
+    print(
+        f"intermediate staleness p50/p99:     {p50_p99(figures.staleness)} s ({len(figures.staleness)} tokens)"
+    )
+    refused = ", ".join(f"{m} {n}" for m, n in sorted(figures.rate_limited.items()))
+    print(f"429s: {figures.rate_limited.total()}{f' ({refused})' if refused else ''}")
+    print("Slack calls: " + ", ".join(f"{m} {n}" for m, n in sorted(figures.calls.items())))
+    print(
+        f"text lost: {figures.lost} tokens; repeated or out of order: {figures.repeated}; "
+        f"unfinished threads: {figures.unfinished}"
+    )
+    print(
+        f"bot CPU {figures.cost.cpu_seconds:.1f} s, peak RSS {figures.cost.peak_rss_mb:.0f} MB; wall {figures.wall:.1f} s"
+    )
+
+
+def print_table(runs: list[Figures]) -> None:
+    print(
+        "\n| N | channels | mention → user.message p50 / p99 | final → visible p50 / p99 | staleness p50 / p99 "
+        "| 429s | lost / repeated | CPU s | peak RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for f in runs:
+        o = f.options
         print(
-            f"staleness (Qoder emits a token → first Slack call showing it), {len(staleness)} tokens: "
-            f"p50 {statistics.median(staleness):.1f}s  p99 {percentile(staleness, 0.99):.1f}s  "
-            f"max {max(staleness):.1f}s"
+            f"| {o.turns} | {min(o.turns, o.channels)} | {p50_p99(f.to_agent)} s | {p50_p99(f.to_visible)} s "
+            f"| {p50_p99(f.staleness)} s | {f.rate_limited.total()} | {f.lost} / {f.repeated} "
+            f"| {f.cost.cpu_seconds:.1f} | {f.cost.peak_rss_mb:.0f} |"
         )
-    print(
-        f"budget allows: one chat.update per {per_update:.2f}s for the workspace; with N replies streaming "
-        f"each is refreshed every max({options.interval:.1f}, N×{per_update:.2f}) s → "
-        f"{options.turns} at once: every {max(options.interval, options.turns * per_update):.1f}s"
-    )
-    print(f"bot CPU: {cost.cpu_seconds:.2f}s user+system; peak RSS {cost.peak_rss_mb:.0f} MB")
-    print(f"wall time: mentions → every answer complete in Slack: {wall:.1f}s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=20)
-    parser.add_argument("--words", type=int, default=40, help="tokens per answer, one per streamed delta")
-    parser.add_argument("--delay", type=float, default=0.75, help="seconds between deltas")
-    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--turns", type=int, help="N mentions at once (default: the whole matrix)")
+    parser.add_argument("--channels", type=int, help="spread over this many channels (default: N)")
+    parser.add_argument("--words", type=int, default=20, help="tokens per answer, one per streamed delta")
+    parser.add_argument("--delay", type=float, default=0.25, help="seconds between deltas")
     parser.add_argument("--interval", type=float, default=1.0, help="UPDATE_INTERVAL of the bot")
-    parser.add_argument("--timeout", type=float, default=600.0, help="give up waiting after this long")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this long")
     args = parser.parse_args()
-    asyncio.run(
-        run(Options(args.turns, args.words, args.delay, max(1, args.channels), args.interval, args.timeout))
-    )
+    matrix = [(args.turns, args.channels or args.turns)] if args.turns else MATRIX
+    runs: list[Figures] = []
+    for turns, channels in matrix:
+        options = Options(turns, max(1, channels), args.words, args.delay, args.interval, args.timeout)
+        figures = asyncio.run(run(options))
+        print_run(figures)
+        runs.append(figures)
+    print_table(runs)
 
 
 if __name__ == "__main__":
