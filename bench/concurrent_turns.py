@@ -9,6 +9,7 @@ arrive at once, in N channels or spread over fewer; every answer streams ``--wor
 * mention → ``user.message``: from the mention's event to the fake Qoder accepting the turn's message;
 * final answer → visible: from the fake Qoder emitting the final ``agent.message`` to the first Slack call
   that shows the whole answer in the thread;
+* final answer → tidy: until the thread reads cleanly (placeholders replaced by a new post are deleted);
 * intermediate staleness: from the fake Qoder emitting a token to the first Slack call showing it;
 * 429s, Slack calls by method, text lost or repeated, the bot's CPU seconds and peak RSS.
 
@@ -31,7 +32,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.harness import SubprocessBot, bot_environment, eventually, free_port, thread_text
+from tests.e2e.harness import SubprocessBot, bot_environment, free_port, thread_text
 from tests.fakes.qoder_api import FakeQoder, Text
 from tests.fakes.slack_api import FakeSlack, RateLimit
 from tests.fakes.slack_events import SlackEvents
@@ -45,7 +46,7 @@ SLACK_LIMITS = {
     "reactions.remove": RateLimit(20, 60.0, "workspace"),
     "chat.postMessage": RateLimit(1, 1.0, "channel"),
 }
-MATRIX = [(n, channels) for n in (5, 20, 50, 100) for channels in (n, 10)]
+MATRIX = [(5, 5), (20, 20), (20, 10), (50, 50), (50, 10), (100, 100), (100, 10)]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Figures:
     options: Options
     to_agent: list[float]
     to_visible: list[float]
+    to_clean: list[float]
     staleness: list[float]
     rate_limited: Counter[str]
     calls: Counter[str]
@@ -154,24 +156,32 @@ async def run(options: Options) -> Figures:
             roots = await asyncio.gather(
                 *(mention(slack, events, turn, options, mentioned) for turn in range(options.turns))
             )
-            try:
-                await eventually(
-                    lambda: all(finished(slack, channel, ts) for channel, ts in roots),
-                    timeout=options.timeout,
-                    interval=0.25,
-                )
-            except AssertionError:
-                print(f"not every turn finished within {options.timeout:.0f}s; the bot said:")
+            clean = await wait_until_clean(slack, roots, options.timeout)
+            if len(clean) < len(roots):
+                print(f"not every thread read cleanly within {options.timeout:.0f}s; the bot said:")
                 print("\n".join(output))
             wall = time.monotonic() - started
-            await asyncio.sleep(3.0)  # let the tidy-up (stale placeholders) finish before counting text
             cost = process_cost(bot.process.pid)
         finally:
             await events.aclose()
             await bot.terminate()
     await slack.stop()
     await qoder.stop()
-    return measure(options, slack, qoder, roots, mentioned, wall, cost)
+    return measure(options, slack, qoder, roots, mentioned, clean, wall, cost)
+
+
+async def wait_until_clean(
+    slack: FakeSlack, roots: list[tuple[str, str]], timeout: float
+) -> dict[str, float]:
+    """Poll until every thread shows a finished answer and no placeholder; when each got there, by root ts."""
+    clean: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(clean) < len(roots) and time.monotonic() < deadline:
+        for channel, ts in roots:
+            if ts not in clean and finished(slack, channel, ts):
+                clean[ts] = time.monotonic()
+        await asyncio.sleep(0.1)
+    return clean
 
 
 async def mention(
@@ -237,9 +247,13 @@ def measure(
     qoder: FakeQoder,
     roots: list[tuple[str, str]],
     mentioned: dict[int, float],
+    clean: dict[str, float],
     wall: float,
     cost: ProcessCost,
 ) -> Figures:
+    received, final, emitted = agent_times(qoder)
+    whole, first = shown_times(slack, options.words)
+    to_clean: list[float] = []
     lost = repeated = unfinished = 0
     for channel, ts in roots:
         text = thread_text(slack, channel, ts)
@@ -247,18 +261,19 @@ def measure(
         if not finished(slack, channel, ts):
             unfinished += 1
         index = answer_of(text)
+        if ts in clean and index in final:
+            to_clean.append(clean[ts] - final[index])
         expected = answer(index, options.words).split() if index >= 0 else []
         counts = Counter(shown)
         lost += options.words - sum(1 for token in expected if counts[token] >= 1)
         repeated += sum(count - 1 for count in counts.values() if count > 1)
         if shown and shown != expected and sorted(set(shown)) == expected:
             repeated += 1  # all there, but out of order
-    received, final, emitted = agent_times(qoder)
-    whole, first = shown_times(slack, options.words)
     return Figures(
         options=options,
         to_agent=[received[turn] - at for turn, at in mentioned.items() if turn in received],
         to_visible=[whole[index] - at for index, at in final.items() if index in whole],
+        to_clean=to_clean,
         staleness=[first[token] - at for token, at in emitted.items() if token in first],
         rate_limited=Counter(c.method for c in slack.calls if c.status == 429),
         calls=Counter(c.method for c in slack.calls),
@@ -286,6 +301,10 @@ def print_run(figures: Figures) -> None:
         f"final answer → visible p50/p99:     {p50_p99(figures.to_visible)} s ({len(figures.to_visible)} turns)"
     )
     print(
+        f"final answer → thread tidy p50/p99: {p50_p99(figures.to_clean)} s "
+        "(stale placeholders deleted; polled every 0.1 s)"
+    )
+    print(
         f"intermediate staleness p50/p99:     {p50_p99(figures.staleness)} s ({len(figures.staleness)} tokens)"
     )
     refused = ", ".join(f"{m} {n}" for m, n in sorted(figures.rate_limited.items()))
@@ -302,14 +321,16 @@ def print_run(figures: Figures) -> None:
 
 def print_table(runs: list[Figures]) -> None:
     print(
-        "\n| N | channels | mention → user.message p50 / p99 | final → visible p50 / p99 | staleness p50 / p99 "
+        "\n| N | channels | mention → user.message p50 / p99 | final → visible p50 / p99 | final → tidy p50 / p99 "
+        "| staleness p50 / p99 "
         "| 429s | lost / repeated | CPU s | peak RSS MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for f in runs:
         o = f.options
         print(
             f"| {o.turns} | {min(o.turns, o.channels)} | {p50_p99(f.to_agent)} s | {p50_p99(f.to_visible)} s "
+            f"| {p50_p99(f.to_clean)} s "
             f"| {p50_p99(f.staleness)} s | {f.rate_limited.total()} | {f.lost} / {f.repeated} "
             f"| {f.cost.cpu_seconds:.1f} | {f.cost.peak_rss_mb:.0f} |"
         )

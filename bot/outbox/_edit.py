@@ -60,7 +60,11 @@ class EditWriter(FramePacer[Frame]):
         divert_after: float = DIVERT_AFTER_SECONDS,
     ) -> None:
         super().__init__(
-            clock=outbox.clock, sleep=outbox.sleep, interval=interval, name=f"edit {channel}/{thread_ts}"
+            clock=outbox.clock,
+            sleep=outbox.sleep,
+            poke=outbox.scheduler.poke,
+            interval=interval,
+            name=f"edit {channel}/{thread_ts}",
         )
         self._outbox = outbox
         self._channel = channel
@@ -81,9 +85,6 @@ class EditWriter(FramePacer[Frame]):
         if not self.reply_ts or (latest is not None and self._finished(latest)):
             return Priority.URGENT
         return Priority.PROGRESS
-
-    def _frame_changed(self) -> None:
-        self._outbox.scheduler.poke()  # a waiting call may have become urgent
 
     async def _cycle(self) -> None:
         """Bring Slack up to the newest frame, writing each reply at most once; what is left (the frame moved

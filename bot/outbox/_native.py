@@ -58,7 +58,11 @@ class NativeStreamWriter(FramePacer[Frame]):
         rollover_seconds: float = 240.0,
     ) -> None:
         super().__init__(
-            clock=outbox.clock, sleep=outbox.sleep, interval=interval, name=f"stream {channel}/{thread_ts}"
+            clock=outbox.clock,
+            sleep=outbox.sleep,
+            poke=outbox.scheduler.poke,
+            interval=interval,
+            name=f"stream {channel}/{thread_ts}",
         )
         self._outbox = outbox
         self._channel = channel
@@ -124,7 +128,6 @@ class NativeStreamWriter(FramePacer[Frame]):
 
     def _frame_changed(self) -> None:
         self._wake.set()
-        self._outbox.scheduler.poke()
 
     async def _cycle(self) -> None:
         version, frame = self._version, self._latest

@@ -11,8 +11,10 @@ import abc
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from bot.outbox._scheduler import Priority
 from bot.outbox._timing import Clock, Sleep, wait_event
 
 log = logging.getLogger(__name__)
@@ -24,8 +26,11 @@ _MAX_FAILURES = 3
 class FramePacer(abc.ABC, Generic[Frame]):
     """Base of the reply writers: ``show`` / ``flush`` / ``aclose`` around a subclass's ``_cycle``."""
 
-    def __init__(self, *, clock: Clock, sleep: Sleep, interval: float, name: str) -> None:
+    def __init__(
+        self, *, clock: Clock, sleep: Sleep, poke: Callable[[], None], interval: float, name: str
+    ) -> None:
         self._clock = clock
+        self._poke = poke
         self._sleep = sleep
         self._interval = interval
         self._name = name
@@ -37,12 +42,17 @@ class FramePacer(abc.ABC, Generic[Frame]):
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
+        self._planned = Priority.PROGRESS  # the priority the scheduler last saw for this writer's calls
 
     def show(self, frame: Frame) -> None:
         """Make ``frame`` the newest state to publish; returns at once."""
         self._latest = frame
         self._version += 1
         self._idle.clear()
+        priority = self._priority()
+        if priority < self._planned:
+            self._poke()  # a call waiting for a grant just became more urgent: plan again now
+        self._planned = priority
         self._frame_changed()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name=self._name)
@@ -84,6 +94,10 @@ class FramePacer(abc.ABC, Generic[Frame]):
     @abc.abstractmethod
     async def _cycle(self) -> None:
         """Bring Slack up to the newest frame; set ``_visible`` to its version once it is entirely shown."""
+
+    @abc.abstractmethod
+    def _priority(self) -> Priority:
+        """How urgent this writer's next call is, given the newest frame."""
 
     def _frame_changed(self) -> None:
         """Hook: a new frame was shown (e.g. its priority may have risen)."""

@@ -98,6 +98,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._poked = asyncio.Event()
         self._planner: asyncio.Task[None] | None = None
+        self._plans_at = math.inf  # when the planner plans next, unless poked
 
     @property
     def waiting(self) -> int:
@@ -109,10 +110,12 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         waiter = _Waiter(want, next(self._seq), loop.create_future())
         self._waiters.append(waiter)
-        self.plan(self._clock())
+        now = self._clock()
+        delay = self.plan(now)
         if not waiter.future.done():
             self._ensure_planner()
-            self.poke()  # the planner may be asleep for longer than this waiter needs
+            if delay is not None and now + delay < self._plans_at:
+                self.poke()  # the planner sleeps longer than this waiter needs
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -227,12 +230,17 @@ class Scheduler:
             self._planner = asyncio.create_task(self._plan_forever(), name="outbox planner")
 
     async def _plan_forever(self) -> None:
-        while True:
-            self._poked.clear()
-            delay = self.plan(self._clock())
-            if delay is None:
-                return
-            await wait_event(self._poked, delay, self._sleep)
+        try:
+            while True:
+                self._poked.clear()
+                now = self._clock()
+                delay = self.plan(now)
+                if delay is None:
+                    return
+                self._plans_at = now + delay
+                await wait_event(self._poked, delay, self._sleep)
+        finally:
+            self._plans_at = math.inf
 
     async def aclose(self) -> None:
         """Stop planning; waiters still waiting are cancelled."""
