@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 _IDEMPOTENCY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "qoder-slack/idempotency-key")
 
+# Every active turn holds one connection open for its event stream: a pool cap (httpx's default is 100)
+# would make the next turn's messages and interrupts wait for some stream to end.
+CONNECTION_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=50)
+
 
 def idempotency_uuid(scope: str, key: str) -> str:
     """A stable UUID for ``key`` within ``scope``: the same inputs always give the same header value.
@@ -57,7 +61,7 @@ class QoderClient:
         self._base = base_url.rstrip("/")
         self._token = token
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient()
+        self._http = http if http is not None else httpx.AsyncClient(limits=CONNECTION_LIMITS)
         self._timeout = timeout
         self._max_retries = max_retries
         self._backoff_base = backoff_base
