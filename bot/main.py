@@ -14,6 +14,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -55,6 +56,7 @@ class Runtime:
     relay: Relay
     use_cases: UseCases
     app: AsyncApp
+    slack_http: aiohttp.ClientSession
     ready: bool = False
 
     async def aclose(self) -> None:
@@ -62,6 +64,7 @@ class Runtime:
         await self.relay.shutdown()
         await self.outbox.drain(OUTBOX_DRAIN_SECONDS)  # notices and reactions already decided
         await self.outbox.aclose()
+        await self.slack_http.close()
         await self.qoder.aclose()
         await self.store.close()
 
@@ -70,7 +73,12 @@ async def build(settings: Settings) -> Runtime:
     """Create and connect every component; nothing is listening yet."""
     store = open_store(settings.STORE_URL)
     qoder = QoderClient(settings.QODER_API_URL, settings.QODER_PAT)
-    slack = AsyncWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
+    # One connection pool for every Slack call: without a session slack_sdk opens (and, against slack.com,
+    # TLS-handshakes) a new connection per call.
+    slack_http = aiohttp.ClientSession()
+    slack = AsyncWebClient(
+        token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, session=slack_http
+    )
     outbox = Outbox(
         WebClientTransport(slack),
         slack_limits(
@@ -122,7 +130,7 @@ async def build(settings: Settings) -> Runtime:
         authorize=single_workspace(settings.SLACK_BOT_TOKEN, outbox.identity),
     )
     register(app, use_cases, stop_reactions=settings.STOP_REACTIONS)
-    return Runtime(settings, store, qoder, outbox, relay, use_cases, app)
+    return Runtime(settings, store, qoder, outbox, relay, use_cases, app, slack_http)
 
 
 def web_app(runtime: Runtime) -> web.Application:

@@ -194,6 +194,7 @@ class FakeSlack:
         self.status_history: list[tuple[str, str, str]] = []  # (channel, thread_ts, status) as set
         self.responses: list[ResponseUrlPost] = []
         self.rate_limited = 0
+        self.connections: set[object] = set()  # client addresses (host, port) Web API calls came from
         self._windows: dict[tuple[str, str], deque[float]] = {}
         self._failures: dict[str, deque[InjectedFailure]] = {}
         self._stream_fail: tuple[int, str] | None = None
@@ -343,6 +344,8 @@ class FakeSlack:
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if request.transport is not None:
+            self.connections.add(request.transport.get_extra_info("peername"))
         args = await self._parse_args(request)
         token = args.pop("token", None)
         auth = request.headers.get("Authorization", "")
