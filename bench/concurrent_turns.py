@@ -26,9 +26,8 @@ import os
 import re
 import statistics
 import tempfile
-import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,19 +98,6 @@ def process_cost(pid: int) -> ProcessCost:
     return ProcessCost(ticks / os.sysconf("SC_CLK_TCK"), peak_kb / 1024)
 
 
-def drain(bot: SubprocessBot) -> deque[str]:
-    """Read the bot's output in the background (a full pipe would block it); keeps the last lines."""
-    tail: deque[str] = deque(maxlen=50)
-    stream = bot.process.stdout if bot.process is not None else None
-
-    def pump() -> None:
-        for line in iter(stream.readline, b"") if stream is not None else ():
-            tail.append(line.decode(errors="replace").rstrip())
-
-    threading.Thread(target=pump, daemon=True).start()
-    return tail
-
-
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return math.nan
@@ -143,7 +129,6 @@ async def run(options: Options) -> Figures:
         bot = SubprocessBot(env)
         await bot.start()
         assert bot.process is not None
-        output = drain(bot)
         events = SlackEvents(f"{bot.url}/slack/events", env["SLACK_SIGNING_SECRET"])
         qoder.script(
             *[
@@ -159,7 +144,7 @@ async def run(options: Options) -> Figures:
             clean = await wait_until_clean(slack, roots, options.timeout)
             if len(clean) < len(roots):
                 print(f"not every thread read cleanly within {options.timeout:.0f}s; the bot said:")
-                print("\n".join(output))
+                print("\n".join(bot.output().splitlines()[-50:]))
             wall = time.monotonic() - started
             cost = process_cost(bot.process.pid)
         finally:

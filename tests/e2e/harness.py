@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -102,6 +103,8 @@ class SubprocessBot:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.port = int(env["PORT"])
         self.process: subprocess.Popen[bytes] | None = None
+        self._lines: list[str] = []
+        self._reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -115,7 +118,16 @@ class SubprocessBot:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        await wait_healthy(self.url, None, process=self.process)
+        # Read the output all along, so a chatty bot never blocks on a full pipe; the pipe closes at EOF.
+        self._reader = threading.Thread(target=self._read_output, args=(self.process,), daemon=True)
+        self._reader.start()
+        await wait_healthy(self.url, None, process=self.process, output=self.output)
+
+    def _read_output(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        with process.stdout:
+            for line in iter(process.stdout.readline, b""):
+                self._lines.append(line.decode(errors="replace"))
 
     def kill(self) -> None:
         assert self.process is not None
@@ -131,13 +143,18 @@ class SubprocessBot:
         return code, time.monotonic() - started
 
     def output(self) -> str:
-        if self.process is None or self.process.stdout is None:
-            return ""
-        return self.process.stdout.read().decode(errors="replace")
+        """Everything the bot printed so far (all of it once the process has exited)."""
+        if self.process is not None and self.process.poll() is not None and self._reader is not None:
+            self._reader.join(5)
+        return "".join(self._lines)
 
 
 async def wait_healthy(
-    url: str, task: asyncio.Task[None] | None, *, process: subprocess.Popen[bytes] | None = None
+    url: str,
+    task: asyncio.Task[None] | None,
+    *,
+    process: subprocess.Popen[bytes] | None = None,
+    output: Callable[[], str] = str,
 ) -> None:
     async with httpx.AsyncClient() as client:
         deadline = time.monotonic() + 20
@@ -146,8 +163,7 @@ async def wait_healthy(
                 task.result()
                 raise AssertionError("bot stopped during startup")
             if process is not None and process.poll() is not None:
-                out = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                raise AssertionError(f"bot exited with {process.returncode} during startup:\n{out}")
+                raise AssertionError(f"bot exited with {process.returncode} during startup:\n{output()}")
             try:
                 response = await client.get(f"{url}/healthz")
                 if response.status_code == 200:

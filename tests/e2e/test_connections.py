@@ -11,8 +11,7 @@ async def test_slack_calls_share_a_few_connections(
 ) -> None:
     qoder.script(*[[Text(f"answer {i} " + "word " * 30, chunks=6, delay=0.1)] for i in range(3)])
     threads = [await mention(slack, events, f"question {i}") for i in range(3)]
-    await eventually(
-        lambda: all(finished(slack, ts, f"answer {i}") for i, ts in enumerate(threads)), timeout=30
-    )
+    # the fake hands scripts to sessions in the order their messages arrive: any answer in any thread
+    await eventually(lambda: all(finished(slack, ts, "answer ") for ts in threads), timeout=30)
     assert len(slack.calls) >= 12
     assert len(slack.connections) <= 4, f"{len(slack.calls)} calls over {len(slack.connections)} connections"
