@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Mapping
 import httpx
 from httpx_sse import EventSource
 
+from bot.qoder._parse import parse_frame
+from bot.qoder._previews import StreamDecoder
 from bot.qoder._retry import backoff, retry_delay, status_is_retryable
-from bot.qoder.decoder import StreamDecoder
 from bot.qoder.errors import error_from_response
-from bot.qoder.events import parse_frame
-from bot.qoder.kinds import QoderEvent, StreamError, StreamReconnecting, Terminated
+from bot.qoder.events import QoderEvent, StreamError, StreamReconnecting, Terminated
 
 log = logging.getLogger(__name__)
 

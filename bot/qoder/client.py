@@ -17,12 +17,12 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.qoder._parse import parse_event
+from bot.qoder._previews import StreamDecoder
 from bot.qoder._retry import retry_delay, status_is_retryable
 from bot.qoder._stream import resumable_stream
-from bot.qoder.decoder import StreamDecoder
 from bot.qoder.errors import NetworkError, QoderError, error_from_response
-from bot.qoder.events import parse_event
-from bot.qoder.kinds import QoderEvent
+from bot.qoder.events import QoderEvent
 from bot.qoder.session import Session
 
 log = logging.getLogger(__name__)
