@@ -137,9 +137,13 @@ async def test_interrupt_falls_back_to_cancel_on_a_4xx() -> None:
     assert [r.url.path.rsplit("/", 1)[-1] for r in seen] == ["events", "cancel"]
 
 
-async def test_interrupt_does_not_fall_back_on_404() -> None:
-    client, seen = client_for(lambda r: error_response(404, "not_found_error", "no such session"))
-    with pytest.raises(NotFoundError):
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthenticationError), (403, PermissionDeniedError), (404, NotFoundError)],
+)
+async def test_interrupt_does_not_fall_back_on_401_403_404(status: int, error: type[Exception]) -> None:
+    client, seen = client_for(lambda r: error_response(status, "x", "no"))
+    with pytest.raises(error):
         await client.interrupt("sess_1", idempotency_key="stop-1")
     assert len(seen) == 1
 
@@ -184,10 +188,12 @@ async def test_401_is_an_authentication_error_with_message_and_request_id() -> N
     assert len(seen) == 1
 
 
-async def test_403_is_a_permission_error() -> None:
-    client, _ = client_for(lambda r: error_response(403, "permission_error", "nope"))
-    with pytest.raises(PermissionDeniedError):
+async def test_403_is_a_permission_error_not_an_authentication_error() -> None:
+    client, seen = client_for(lambda r: error_response(403, "permission_error", "nope"))
+    with pytest.raises(PermissionDeniedError) as caught:
         await client.get_session("sess_1")
+    assert not isinstance(caught.value, AuthenticationError)
+    assert caught.value.status == 403 and len(seen) == 1
 
 
 async def test_404_with_a_plain_text_body_and_request_id_header() -> None:
@@ -444,8 +450,8 @@ async def test_repeated_failures_are_reported_then_cleared_by_the_next_event(ser
     assert all(e.cursor is None for e in events[:2]), "a reconnect report never moves the cursor"
 
 
-@pytest.mark.parametrize(("status", "error"), [(401, AuthenticationError), (404, NotFoundError),
-                                               (409, ConflictError)])  # fmt: skip
+@pytest.mark.parametrize(("status", "error"), [(401, AuthenticationError), (403, PermissionDeniedError),
+                                               (404, NotFoundError), (409, ConflictError)])  # fmt: skip
 async def test_non_retryable_statuses_raise(serve: Any, status: int, error: type[Exception]) -> None:
     async def refuse(request: web.Request) -> web.StreamResponse:
         return web.json_response({"type": "error", "request_id": "r", "error": {"type": "x", "message": "no"}},
