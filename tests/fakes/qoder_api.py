@@ -1,8 +1,10 @@
 """A real HTTP fake of the Qoder Managed Cloud Agents API, served by aiohttp on 127.0.0.1.
 
-It speaks the current ("N era") wire format from ``qoder-api.md``: sessions (S1-S8), send / list / stream
-events (E1-E3), the error envelope, idempotency keys, tail-only SSE connects, ``Last-Event-ID`` resume with
-the three in-progress-preview cases, per-connection ``event_deltas[]`` previews and ``: heartbeat`` comments.
+It speaks the current ("N era") wire format from ``qoder-api.md`` for the calls the bot makes: create,
+get and cancel a session (S1, S2, S8), send / list / stream events (E1-E3) and ``GET /models``, with the
+error envelope, idempotency keys, tail-only SSE connects, ``Last-Event-ID`` resume with the three
+in-progress-preview cases, per-connection ``event_deltas[]`` previews and ``: heartbeat`` comments; and
+archive (S6), for tests to archive a session from outside.
 
 Agent turns are scripted with small step objects (:class:`Text`, :class:`Tool`, :class:`Hold`, ...). Every
 frame a session produces - buffered events and stream-only previews alike - is appended to one per-session
@@ -435,11 +437,7 @@ class FakeQoder:
         base = BASE_PATH
         app.router.add_get(f"{base}/models", self._list_models)
         app.router.add_post(f"{base}/sessions", self._create_session)
-        app.router.add_get(f"{base}/sessions", self._list_sessions)
-        app.router.add_post(f"{base}/sessions/search", self._search_sessions)
         app.router.add_get(f"{base}/sessions/{{sid}}", self._get_session)
-        app.router.add_post(f"{base}/sessions/{{sid}}", self._update_session)
-        app.router.add_delete(f"{base}/sessions/{{sid}}", self._delete_session)
         app.router.add_post(f"{base}/sessions/{{sid}}/archive", self._archive_session)
         app.router.add_post(f"{base}/sessions/{{sid}}/cancel", self._cancel_session)
         app.router.add_post(f"{base}/sessions/{{sid}}/events", self._send_events)
@@ -742,73 +740,15 @@ class FakeQoder:
     async def _get_session(self, request: web.Request) -> web.Response:
         return web.json_response(self._session(request).to_json())
 
-    def _visible_sessions(self, include_archived: bool) -> list[FakeSession]:
-        return [
-            s for s in self.sessions.values() if not s.deleted and (include_archived or s.archived_at is None)
-        ]
-
     async def _list_models(self, request: web.Request) -> web.Response:
         model = {"id": "ultimate", "type": "model", "display_name": "Ultimate", "is_enabled": True}
         return web.json_response({"data": [model], "has_more": False})
-
-    async def _list_sessions(self, request: web.Request) -> web.Response:
-        q = request.query
-        sessions = self._visible_sessions(q.get("include_archived", "false").lower() in ("true", "1"))
-        statuses = q.getall("statuses[]", []) + q.getall("statuses", [])
-        if statuses:
-            sessions = [s for s in sessions if s.status in statuses]
-        if q.get("order", "desc") == "desc":
-            sessions.reverse()
-        page = self._paginate([s.to_json() for s in sessions], q)
-        return web.json_response(page)
-
-    async def _search_sessions(self, request: web.Request) -> web.Response:
-        if "search-2026-08-31" not in request.headers.getall("x-qoder-beta", []):
-            raise _ApiError(400, "invalid_request_error", "x-qoder-beta: search-2026-08-31 is required.")
-        body = self._body(request)
-        sessions = self._visible_sessions(bool(body.get("include_archived")))
-        wanted = body.get("metadata") or {}
-        name = (body.get("name") or "").lower()
-        sessions = [
-            s
-            for s in sessions
-            if all(s.metadata.get(k) == v for k, v in wanted.items()) and name in s.title.lower()
-        ]
-        if body.get("order", "desc") == "desc":
-            sessions.reverse()
-        query = {k: str(v) for k, v in body.items() if k in ("limit", "page")}
-        page = self._paginate([s.to_json() for s in sessions], query)
-        page["total"] = None if "page" in body else len(sessions)
-        return web.json_response(page)
-
-    async def _update_session(self, request: web.Request) -> web.Response:
-        session = self._session(request)
-        body = self._body(request)
-        changed: dict[str, Any] = {}
-        if "title" in body:
-            session.title = body["title"] or ""
-            changed["title"] = session.title
-        if isinstance(body.get("metadata"), dict):
-            for k, v in body["metadata"].items():
-                if v is None:
-                    session.metadata.pop(k, None)
-                else:
-                    session.metadata[k] = v
-            changed["metadata"] = dict(session.metadata)
-        if changed:
-            session.append("session.updated", **changed)
-        return web.json_response(session.to_json())
 
     async def _archive_session(self, request: web.Request) -> web.Response:
         session = self._session(request)
         if session.archived_at is None:
             session.archived_at = _now()
         return web.json_response(session.to_json())
-
-    async def _delete_session(self, request: web.Request) -> web.Response:
-        session = self._session(request)
-        self.delete(session.id)
-        return web.json_response({"id": session.id, "type": "session_deleted"})
 
     async def _cancel_session(self, request: web.Request) -> web.Response:
         session = self._session(request)
