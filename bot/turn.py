@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.qoder.kinds import (
+from bot.qoder import (
     AgentMessage,
     AgentThinking,
     MessageDelta,

@@ -1,7 +1,14 @@
-"""Qoder Cloud Agents: the HTTP client, typed events and typed errors. All Qoder wire parsing lives here."""
+"""Qoder Cloud Agents: the HTTP client, typed events and typed errors. All Qoder wire parsing lives here.
 
+Callers import from this package only. Public modules: ``client`` (``QoderClient``), ``events`` (the typed
+events), ``errors`` (the typed errors), ``session`` (``Session``). Internals: ``_parse`` (wire frames to
+events), ``_previews`` (linking previews to the message that completes them), ``_stream`` (the resumable
+SSE stream) and ``_retry`` (what to retry and how long to wait).
+"""
+
+from bot.qoder._parse import parse_event, parse_frame
+from bot.qoder._previews import StreamDecoder
 from bot.qoder.client import QoderClient, idempotency_uuid
-from bot.qoder.decoder import StreamDecoder
 from bot.qoder.errors import (
     AuthenticationError,
     ConflictError,
@@ -13,8 +20,7 @@ from bot.qoder.errors import (
     RateLimitedError,
     ServerError,
 )
-from bot.qoder.events import parse_event, parse_frame
-from bot.qoder.kinds import (
+from bot.qoder.events import (
     AgentMessage,
     AgentThinking,
     MessageDelta,

@@ -1,29 +1,57 @@
-"""When to retry a failed Qoder call and how long to wait (qoder-api.md §6.2, §3.4)."""
+"""When to retry a failed Qoder call and how long to wait (qoder-api.md §6.2, §3.4).
+
+Time and chance are injected so that tests can drive retries without waiting: ``Clock`` reads monotonic
+seconds, ``Sleep`` waits, ``Uniform(low, high)`` draws the jitter factor. The real ones are the defaults.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 
 from bot.qoder.errors import parse_retry_after
 
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+Uniform = Callable[[float, float], float]
+
 RETRY_AFTER_CAP = 60.0  # never sleep longer than this on a server's say-so
 
 
-def backoff(delay: float) -> float:
-    """``delay`` with jitter: multiplied by a random factor in [0.5, 1.0] (as the official SDKs do)."""
-    return delay * random.uniform(0.5, 1.0)
+@dataclass(frozen=True)
+class Timing:
+    """The clock, sleep and jitter draw a retrying caller uses: the real ones unless a test passes its own."""
+
+    clock: Clock = time.monotonic
+    sleep: Sleep = asyncio.sleep
+    uniform: Uniform = random.uniform
 
 
-def retry_delay(attempt: int, base: float, cap: float, response: httpx.Response | None = None) -> float:
-    """Seconds before retry number ``attempt`` (0-based): the server's Retry-After when it sent one,
-    else exponential backoff from ``base`` capped at ``cap``, with jitter."""
+def backoff(delay: float, uniform: Uniform = random.uniform) -> float:
+    """``delay`` with jitter: multiplied by ``uniform(0.5, 1.0)`` (as the official SDKs do)."""
+    return delay * uniform(0.5, 1.0)
+
+
+def retry_delay(
+    attempt: int,
+    base: float,
+    cap: float,
+    response: httpx.Response | None = None,
+    *,
+    uniform: Uniform = random.uniform,
+) -> float:
+    """Seconds before retry number ``attempt`` (0-based): the server's Retry-After when it sent one (at most
+    ``RETRY_AFTER_CAP``), else exponential backoff from ``base`` capped at ``cap``, with jitter."""
     if response is not None:
         requested = parse_retry_after(response.headers)
         if requested is not None:
             return min(requested, RETRY_AFTER_CAP)
-    return backoff(min(cap, base * 2**attempt))
+    return backoff(min(cap, base * 2**attempt), uniform)
 
 
 def status_is_retryable(response: httpx.Response, *, idempotent: bool) -> bool:

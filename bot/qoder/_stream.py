@@ -2,26 +2,26 @@
 
 One logical stream over many connections: every dropped connection, network error, idle timeout,
 408/429/5xx answer or in-band ``event: error`` frame leads to a reconnect with ``Last-Event-ID`` set to the
-last event's id (never a preview frame's: see ``resume_point``), after a backoff of ``base`` doubling to ``cap`` × random(0.5–1.0), reset once a
-connection stayed healthy for ``HEALTHY_AFTER`` seconds (§3.4). Buffered events already yielded are
-dropped when a server replays them; delta frames are not de-duplicated (they share their message's id).
+last event's id (never a preview frame's: see ``resume_point``), after a backoff of ``base`` doubling to
+``cap`` × random(0.5–1.0), reset once a connection stayed healthy for ``HEALTHY_AFTER`` seconds (§3.4).
+Buffered events already yielded are dropped when a server replays them; delta frames are not
+de-duplicated (they share their message's id). The clock, the sleep and the jitter are injectable (see
+``_retry``); the idle timeout is httpx's read timeout and runs on real time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
 from httpx_sse import EventSource
 
-from bot.qoder._retry import backoff, retry_delay, status_is_retryable
-from bot.qoder.decoder import StreamDecoder
+from bot.qoder._parse import parse_frame
+from bot.qoder._previews import StreamDecoder
+from bot.qoder._retry import Timing, backoff, retry_delay, status_is_retryable
 from bot.qoder.errors import error_from_response
-from bot.qoder.events import parse_frame
-from bot.qoder.kinds import QoderEvent, StreamError, StreamReconnecting, Terminated
+from bot.qoder.events import QoderEvent, StreamError, StreamReconnecting, Terminated
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ async def resumable_stream(
     idle_timeout: float,
     backoff_base: float,
     backoff_max: float,
+    timing: Timing,
 ) -> AsyncIterator[QoderEvent]:
     """Yield the session's events forever, until a ``Terminated`` event (yielded, then the stream ends).
 
@@ -94,10 +95,9 @@ async def resumable_stream(
                     await response.aread()
                     if not status_is_retryable(response, idempotent=True):
                         raise error_from_response(response)
-                    raise _Reconnect(
-                        f"HTTP {response.status_code}", retry_delay(0, delay, backoff_max, response)
-                    )
-                connected_at = time.monotonic()
+                    retry_in = retry_delay(0, delay, backoff_max, response, uniform=timing.uniform)
+                    raise _Reconnect(f"HTTP {response.status_code}", retry_in)
+                connected_at = timing.clock()
                 previous_id = ""
                 async for sse in EventSource(response).aiter_sse():
                     if not sse.data:
@@ -128,13 +128,13 @@ async def resumable_stream(
             reason, wait = str(exc), exc.delay
         except httpx.TransportError as exc:  # connect/read errors, the idle read timeout, wrong content type
             reason, wait = f"{type(exc).__name__}: {exc}", None
-        if connected_at is not None and time.monotonic() - connected_at >= HEALTHY_AFTER:
+        if connected_at is not None and timing.clock() - connected_at >= HEALTHY_AFTER:
             delay = backoff_base
             failures = 0
         failures += 1
-        sleep = wait if wait is not None else backoff(delay)
-        log.warning("Qoder stream %s: %s; reconnecting in %.1fs", url, reason, sleep)
+        pause = wait if wait is not None else backoff(delay, timing.uniform)
+        log.warning("Qoder stream %s: %s; reconnecting in %.1fs", url, reason, pause)
         if failures >= REPORT_AFTER_FAILURES:
             yield StreamReconnecting(reason=reason, attempt=failures)
-        await asyncio.sleep(sleep)
+        await timing.sleep(pause)
         delay = min(backoff_max, delay * 2)

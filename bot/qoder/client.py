@@ -3,13 +3,16 @@
 Every request carries ``Authorization: Bearer <token>`` (never logged). Any 2xx is success (§7 #8–10).
 Ordinary requests are retried on network errors, 408, 429 and 5xx with exponential backoff and jitter,
 honouring ``Retry-After`` — but only GETs and requests carrying an ``Idempotency-Key`` (429 always, 409
-never), at most ``max_retries`` times; then the typed error from ``bot.qoder.errors`` is raised.
+never), at most ``max_retries`` times; then the typed error from ``bot.qoder.errors`` is raised (see
+``_request``). The event stream reconnects on its own (see ``_stream``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -17,12 +20,13 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.qoder._retry import retry_delay, status_is_retryable
+from bot.qoder._parse import parse_event
+from bot.qoder._previews import StreamDecoder
+from bot.qoder._request import request_json
+from bot.qoder._retry import Clock, Sleep, Timing, Uniform
 from bot.qoder._stream import resumable_stream
-from bot.qoder.decoder import StreamDecoder
-from bot.qoder.errors import NetworkError, QoderError, error_from_response
-from bot.qoder.events import parse_event
-from bot.qoder.kinds import QoderEvent
+from bot.qoder.errors import QoderError
+from bot.qoder.events import QoderEvent
 from bot.qoder.session import Session
 
 log = logging.getLogger(__name__)
@@ -44,7 +48,8 @@ def idempotency_uuid(scope: str, key: str) -> str:
 
 
 class QoderClient:
-    """Async client for one Qoder base URL and token. Pass ``http`` to share (or mock) the transport."""
+    """Async client for one Qoder base URL and token. Pass ``http`` to share (or mock) the transport, and
+    ``clock``/``sleep``/``uniform`` (monotonic seconds, waiting, jitter draws) to drive retries in tests."""
 
     def __init__(
         self,
@@ -57,6 +62,9 @@ class QoderClient:
         backoff_base: float = 0.5,
         backoff_max: float = 10.0,
         idle_timeout: float = 60.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        uniform: Uniform = random.uniform,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._token = token
@@ -67,6 +75,7 @@ class QoderClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._idle_timeout = idle_timeout
+        self._timing = Timing(clock, sleep, uniform)
 
     def __repr__(self) -> str:  # keeps the token out of reprs and logs
         return f"QoderClient({self._base!r})"
@@ -183,6 +192,7 @@ class QoderClient:
             idle_timeout=self._idle_timeout,
             backoff_base=self._backoff_base,
             backoff_max=self._backoff_max,
+            timing=self._timing,
         )
 
     # --- plumbing -------------------------------------------------------------------------------------
@@ -214,35 +224,25 @@ class QoderClient:
         max_retries: int | None = None,
     ) -> Any:
         """Perform one call with retries; return the decoded JSON body (None when empty or not JSON)."""
-        retries = self._max_retries if max_retries is None else max_retries
         headers = self._auth()
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
-        idempotent = method == "GET" or idempotency_key is not None
-        url = self._url(path)
-        attempt = 0
-        while True:
-            response: httpx.Response | None = None
-            try:
-                response = await self._http.request(
-                    method, url, json=json, params=params, headers=headers, timeout=self._timeout
-                )
-            except httpx.TransportError as exc:
-                error: QoderError = NetworkError(f"{method} {path} failed: {type(exc).__name__}: {exc}")
-                cause: BaseException | None = exc
-                retry = idempotent
-            else:
-                if response.is_success:
-                    return _json_body(response)
-                error = error_from_response(response, busy_if_unsure=busy_if_unsure)
-                cause = None
-                retry = status_is_retryable(response, idempotent=idempotent)
-            if not retry or attempt >= retries:
-                raise error from cause
-            wait = retry_delay(attempt, self._backoff_base, self._backoff_max, response)
-            log.warning("Qoder %s %s: %s; retry %d in %.1fs", method, path, error, attempt + 1, wait)
-            await asyncio.sleep(wait)
-            attempt += 1
+        return await request_json(
+            self._http,
+            method,
+            self._url(path),
+            label=f"{method} {path}",
+            headers=headers,
+            json=json,
+            params=params,
+            timeout=self._timeout,
+            idempotent=method == "GET" or idempotency_key is not None,
+            busy_if_unsure=busy_if_unsure,
+            retries=self._max_retries if max_retries is None else max_retries,
+            backoff_base=self._backoff_base,
+            backoff_max=self._backoff_max,
+            timing=self._timing,
+        )
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
@@ -253,12 +253,3 @@ class QoderClient:
 
 def _session_path(session_id: str, suffix: str = "") -> str:
     return f"/sessions/{quote(session_id, safe='')}{suffix}"
-
-
-def _json_body(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None

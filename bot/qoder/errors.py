@@ -6,7 +6,7 @@ Hierarchy::
     ├── NetworkError           no HTTP answer: connect/read failure, timeout (status None)
     ├── InvalidRequestError    400, 413, 422: the request itself is wrong
     ├── AuthenticationError    401: missing, expired or revoked token
-    │   └── PermissionDeniedError  403: authenticated but not allowed
+    ├── PermissionDeniedError  403: a working token without access to this agent, environment or session
     ├── NotFoundError          404: unknown session, agent, environment or cursor
     ├── ConflictError          409: session busy, session archived, idempotency key reused
     ├── RateLimitedError       429: slow down; ``retry_after`` seconds when the server said so
@@ -66,8 +66,9 @@ class AuthenticationError(QoderError):
     """401: the token is missing, invalid, expired or revoked."""
 
 
-class PermissionDeniedError(AuthenticationError):
-    """403: the token is valid but not allowed to touch this resource."""
+class PermissionDeniedError(QoderError):
+    """403: the token works but may not use this agent, environment or session (its workspace or permissions
+    do not cover it). Not an ``AuthenticationError``: the credentials themselves are fine."""
 
 
 class NotFoundError(QoderError):

@@ -13,6 +13,7 @@ from bot.qoder import (
     AuthenticationError,
     NetworkError,
     NotFoundError,
+    PermissionDeniedError,
     QoderError,
     RateLimitedError,
     ServerError,
@@ -34,6 +35,13 @@ CONTEXT_LOST_NOTICE = (
 )
 GAVE_UP_NOTICE = (
     "I couldn't reach Qoder for half an hour, so your message was not sent. Please send it again."
+)
+CREDENTIALS_NOTICE = (
+    "Qoder rejected my credentials, so I can't run the agent. An admin needs to check QODER_PAT."
+)
+NO_ACCESS_NOTICE = (
+    "Qoder accepted my token but it has no access to this agent, environment or session. An admin needs to "
+    "check the token's workspace and permissions, and QODER_AGENT_ID and QODER_ENVIRONMENT_ID."
 )
 
 
@@ -111,7 +119,9 @@ class Background:
 def explain(error: QoderError) -> str:
     """One plain sentence for the thread about a Qoder failure the user can see or act on."""
     if isinstance(error, AuthenticationError):
-        return "Qoder rejected my credentials, so I can't run the agent. An admin needs to check QODER_PAT."
+        return CREDENTIALS_NOTICE
+    if isinstance(error, PermissionDeniedError):
+        return NO_ACCESS_NOTICE
     if isinstance(error, NotFoundError):
         return "Qoder couldn't find the agent, environment or session I was configured with."
     return f"Qoder didn't accept the request ({error.message}). Please try again in a moment."

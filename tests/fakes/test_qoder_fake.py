@@ -312,7 +312,7 @@ async def test_drop_streams_after_closes_the_connection(fake: FakeQoder, client:
 
 
 async def test_wire_format_heartbeats_and_auth(fake: FakeQoder, client: httpx.AsyncClient) -> None:
-    denied = await client.get("/sessions", headers={"Authorization": "Bearer nope"})
+    denied = await client.get("/models", headers={"Authorization": "Bearer nope"})
     assert denied.status_code == 401
     assert denied.json()["error"]["type"] == "authentication_error"
     assert denied.headers["x-request-id"].startswith("req_")

@@ -1,5 +1,6 @@
 """QoderClient: requests and errors over httpx.MockTransport; the SSE stream against a local aiohttp server
-(real sockets, so dropped connections and idle read timeouts behave as they do in production)."""
+(real sockets, so dropped connections and idle read timeouts behave as they do in production). Waits
+between retries and reconnects run on virtual time: they are recorded, not slept."""
 
 from __future__ import annotations
 
@@ -38,7 +39,35 @@ FIXTURES = Path("/work/shared/qoder-fixtures")
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def client_for(handler: Handler, **kwargs: Any) -> tuple[QoderClient, list[httpx.Request]]:
+class VirtualTime:
+    """The client's clock, sleep and jitter: sleeping records the wait and moves ``now`` at once; every
+    jitter draw returns ``factor`` of the way from its low to its high end (1.0: no jitter taken off)."""
+
+    def __init__(self, factor: float = 1.0) -> None:
+        self.now = 0.0
+        self.factor = factor
+        self.slept: list[float] = []
+        self.draws: list[tuple[float, float]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    def uniform(self, low: float, high: float) -> float:
+        self.draws.append((low, high))
+        return low + (high - low) * self.factor
+
+    def options(self) -> dict[str, Any]:
+        return {"clock": self.clock, "sleep": self.sleep, "uniform": self.uniform}
+
+
+def client_for(
+    handler: Handler, time: VirtualTime | None = None, **kwargs: Any
+) -> tuple[QoderClient, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:
@@ -46,7 +75,7 @@ def client_for(handler: Handler, **kwargs: Any) -> tuple[QoderClient, list[httpx
         return handler(request)
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(record))
-    options: dict[str, Any] = {"backoff_base": 0.001, "backoff_max": 0.002, **kwargs}
+    options = {**(time or VirtualTime()).options(), **kwargs}
     return QoderClient(BASE, TOKEN, http=http, **options), seen
 
 
@@ -137,9 +166,13 @@ async def test_interrupt_falls_back_to_cancel_on_a_4xx() -> None:
     assert [r.url.path.rsplit("/", 1)[-1] for r in seen] == ["events", "cancel"]
 
 
-async def test_interrupt_does_not_fall_back_on_404() -> None:
-    client, seen = client_for(lambda r: error_response(404, "not_found_error", "no such session"))
-    with pytest.raises(NotFoundError):
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthenticationError), (403, PermissionDeniedError), (404, NotFoundError)],
+)
+async def test_interrupt_does_not_fall_back_on_401_403_404(status: int, error: type[Exception]) -> None:
+    client, seen = client_for(lambda r: error_response(status, "x", "no"))
+    with pytest.raises(error):
         await client.interrupt("sess_1", idempotency_key="stop-1")
     assert len(seen) == 1
 
@@ -184,10 +217,12 @@ async def test_401_is_an_authentication_error_with_message_and_request_id() -> N
     assert len(seen) == 1
 
 
-async def test_403_is_a_permission_error() -> None:
-    client, _ = client_for(lambda r: error_response(403, "permission_error", "nope"))
-    with pytest.raises(PermissionDeniedError):
+async def test_403_is_a_permission_error_not_an_authentication_error() -> None:
+    client, seen = client_for(lambda r: error_response(403, "permission_error", "nope"))
+    with pytest.raises(PermissionDeniedError) as caught:
         await client.get_session("sess_1")
+    assert not isinstance(caught.value, AuthenticationError)
+    assert caught.value.status == 403 and len(seen) == 1
 
 
 async def test_404_with_a_plain_text_body_and_request_id_header() -> None:
@@ -235,25 +270,37 @@ async def test_429_carries_retry_after(headers: dict[str, str], retry_after: flo
     assert caught.value.retry_after == retry_after
 
 
-async def test_retries_honour_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    monkeypatch.setattr("bot.qoder.client.asyncio.sleep", fake_sleep)
-    answers = [error_response(429, "rate_limit_error", "slow", headers={"Retry-After": "3"}),
+@pytest.mark.parametrize(("retry_after", "waited"), [("3", 3.0), ("600", 60.0)])
+async def test_retries_honour_retry_after_up_to_a_minute(retry_after: str, waited: float) -> None:
+    time = VirtualTime()
+    answers = [error_response(429, "rate_limit_error", "slow", headers={"Retry-After": retry_after}),
                httpx.Response(200, json=session_json())]  # fmt: skip
-    client, seen = client_for(lambda r: answers[len(seen) - 1])
+    client, seen = client_for(lambda r: answers[len(seen) - 1], time)
     await client.get_session("sess_1")
-    assert slept == [3.0] and len(seen) == 2
+    assert time.slept == [waited] and len(seen) == 2
+    assert time.draws == [], "a server-given wait is not jittered"
 
 
 async def test_5xx_is_retried_then_succeeds() -> None:
+    time = VirtualTime()
     answers = [httpx.Response(500), httpx.Response(503), httpx.Response(200, json=session_json())]
-    client, seen = client_for(lambda r: answers[len(seen) - 1])
+    client, seen = client_for(lambda r: answers[len(seen) - 1], time, backoff_base=0.5)
     assert (await client.get_session("sess_1")).id == "sess_1"
-    assert len(seen) == 3
+    assert len(seen) == 3 and time.slept == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(("factor", "waits"), [(1.0, [1.0, 2.0, 4.0, 4.0]), (0.0, [0.5, 1.0, 2.0, 2.0])])
+async def test_backoff_doubles_up_to_the_cap_with_jitter_between_half_and_all(
+    factor: float, waits: list[float]
+) -> None:
+    time = VirtualTime(factor)
+    client, seen = client_for(
+        lambda r: httpx.Response(503), time, max_retries=4, backoff_base=1.0, backoff_max=4.0
+    )
+    with pytest.raises(ServerError):
+        await client.get_session("sess_1")
+    assert len(seen) == 5 and time.slept == waits
+    assert time.draws == [(0.5, 1.0)] * 4
 
 
 async def test_5xx_gives_a_server_error_after_max_retries(caplog: pytest.LogCaptureFixture) -> None:
@@ -298,6 +345,17 @@ HANG = b"<hang>"  # in a script: keep the connection open, silently
 Script = list[bytes] | Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def unavailable(retry_after: str | None = None) -> Script:
+    """A connection answered 503 (with ``Retry-After`` when given)."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        body = {"type": "error", "error": {"type": "api_error", "message": "down"}}
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        return web.json_response(body, status=503, headers=headers)
+
+    return answer
+
+
 class FakeStream:
     """One scripted answer per connection; records each connection's request."""
 
@@ -319,20 +377,26 @@ class FakeStream:
         return response  # ends the body: the connection drops without a terminal event
 
 
+Serve = Callable[..., Awaitable[tuple[QoderClient, FakeStream]]]
+
+
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[list[Script]], Awaitable[tuple[QoderClient, FakeStream]]]]:
+async def serve() -> AsyncIterator[Serve]:
+    """``await serve(scripts, time=None, **client_options)``: a client of a fresh fake stream server."""
     servers: list[TestServer] = []
     clients: list[QoderClient] = []
 
-    async def start(scripts: list[Script]) -> tuple[QoderClient, FakeStream]:
+    async def start(
+        scripts: list[Script], time: VirtualTime | None = None, **options: Any
+    ) -> tuple[QoderClient, FakeStream]:
         fake = FakeStream(scripts)
         app = web.Application()
         app.router.add_get("/api/v1/cloud/sessions/{sid}/events/stream", fake.handle)
         server = TestServer(app)
         await server.start_server()
         servers.append(server)
-        client = QoderClient(str(server.make_url("/api/v1/cloud")), TOKEN, backoff_base=0.01, backoff_max=0.02,
-                             idle_timeout=0.5)  # fmt: skip
+        options = {"idle_timeout": 0.5, **(time or VirtualTime()).options(), **options}
+        client = QoderClient(str(server.make_url("/api/v1/cloud")), TOKEN, **options)
         clients.append(client)
         return client, fake
 
@@ -356,7 +420,7 @@ async def collect(stream: AsyncIterator[QoderEvent], count: int, timeout: float 
     return events
 
 
-async def test_stream_request_headers_and_query(serve: Any) -> None:
+async def test_stream_request_headers_and_query(serve: Serve) -> None:
     client, fake = await serve([[message("e1")]])
     await collect(client.stream("sess_1", last_event_id="evt_echo"), 1)
     request = fake.requests[0]
@@ -370,7 +434,7 @@ async def test_stream_request_headers_and_query(serve: Any) -> None:
     assert "Last-Event-ID" not in fake.requests[0].headers and "event_deltas[]" not in fake.requests[0].query
 
 
-async def test_reconnects_after_a_drop_resumes_from_the_last_id_and_drops_replays(serve: Any) -> None:
+async def test_reconnects_after_a_drop_resumes_from_the_last_id_and_drops_replays(serve: Serve) -> None:
     heartbeat = b": heartbeat\n\n"
     client, fake = await serve([
         [message("e1"), heartbeat, message("e2"), heartbeat],
@@ -382,7 +446,7 @@ async def test_reconnects_after_a_drop_resumes_from_the_last_id_and_drops_replay
     assert fake.requests[1].headers["Last-Event-ID"] == "e2"
 
 
-async def test_delta_frames_do_not_move_the_cursor_and_are_not_deduplicated(serve: Any) -> None:
+async def test_delta_frames_do_not_move_the_cursor_and_are_not_deduplicated(serve: Serve) -> None:
     start = sse("m", "event_start", {"type": "event_start", "event": {"id": "m", "type": "agent.message"}})
 
     def delta(text: str) -> bytes:
@@ -408,7 +472,7 @@ async def test_delta_frames_do_not_move_the_cursor_and_are_not_deduplicated(serv
     assert isinstance(events[2], MessageDelta) and events[2].cursor == "m" and events[2].resume_point is None
 
 
-async def test_a_silent_connection_is_dropped_after_the_idle_timeout(serve: Any) -> None:
+async def test_a_silent_connection_is_dropped_after_the_idle_timeout(serve: Serve) -> None:
     client, fake = await serve([[message("e1"), HANG], [message("e2")]])
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -418,35 +482,63 @@ async def test_a_silent_connection_is_dropped_after_the_idle_timeout(serve: Any)
     assert fake.requests[1].headers["Last-Event-ID"] == "e1"
 
 
-async def test_retryable_statuses_and_in_band_errors_reconnect(serve: Any) -> None:
-    async def unavailable(request: web.Request) -> web.StreamResponse:
-        return web.json_response(
-            {"type": "error", "error": {"type": "api_error", "message": "down"}}, status=503
-        )
-
+async def test_retryable_statuses_and_in_band_errors_reconnect(serve: Serve) -> None:
     in_band = sse(None, "error", {"type": "error", "error": {"type": "overloaded_error", "message": "later"}})
-    client, fake = await serve([unavailable, [message("e1"), in_band, message("never")], [message("e2")]])
+    client, fake = await serve([unavailable(), [message("e1"), in_band, message("never")], [message("e2")]])
     events = await collect(client.stream("sess_1", last_event_id=None), 2)
     assert [e.id for e in events] == ["e1", "e2"]
     assert len(fake.requests) == 3 and fake.requests[2].headers["Last-Event-ID"] == "e1"
 
 
-async def test_repeated_failures_are_reported_then_cleared_by_the_next_event(serve: Any) -> None:
-    async def unavailable(request: web.Request) -> web.StreamResponse:
-        return web.json_response(
-            {"type": "error", "error": {"type": "api_error", "message": "down"}}, status=503
-        )
-
-    client, _ = await serve([unavailable, unavailable, unavailable, [message("e1")]])
-    events = await collect(client.stream("sess_1", last_event_id=None), 3, timeout=10.0)
+async def test_repeated_failures_are_reported_then_cleared_by_the_next_event(serve: Serve) -> None:
+    client, _ = await serve([unavailable(), unavailable(), unavailable(), [message("e1")]])
+    events = await collect(client.stream("sess_1", last_event_id=None), 3)
     assert [type(e).__name__ for e in events] == ["StreamReconnecting", "StreamReconnecting", "AgentMessage"]
     assert [getattr(e, "attempt", None) for e in events[:2]] == [2, 3]
     assert all(e.cursor is None for e in events[:2]), "a reconnect report never moves the cursor"
 
 
-@pytest.mark.parametrize(("status", "error"), [(401, AuthenticationError), (404, NotFoundError),
-                                               (409, ConflictError)])  # fmt: skip
-async def test_non_retryable_statuses_raise(serve: Any, status: int, error: type[Exception]) -> None:
+async def test_reconnects_back_off_doubling_up_to_the_cap_with_jitter(serve: Serve) -> None:
+    time = VirtualTime(factor=0.5)
+    scripts = [unavailable(), unavailable(), unavailable(), unavailable(), [message("e1")]]
+    client, fake = await serve(scripts, time, backoff_base=1.0, backoff_max=4.0)
+    await collect(client.stream("sess_1", last_event_id=None), 4)
+    assert time.slept == [0.75, 1.5, 3.0, 3.0] and len(fake.requests) == 5
+    assert time.draws == [(0.5, 1.0)] * 4
+
+
+@pytest.mark.parametrize(("retry_after", "waited"), [("7", 7.0), ("3600", 60.0)])
+async def test_a_reconnect_waits_as_long_as_the_server_asks_up_to_a_minute(
+    serve: Serve, retry_after: str, waited: float
+) -> None:
+    time = VirtualTime()
+    client, _ = await serve([unavailable(retry_after), [message("e1")]], time)
+    await collect(client.stream("sess_1", last_event_id=None), 1)
+    assert time.slept == [waited] and time.draws == []
+
+
+@pytest.mark.parametrize(("held", "waits"), [(4.9, [1.0, 2.0, 4.0, 8.0]), (5.0, [1.0, 2.0, 1.0, 2.0])])
+async def test_a_connection_that_stayed_up_five_seconds_resets_the_backoff(
+    serve: Serve, held: float, waits: list[float]
+) -> None:
+    time = VirtualTime()
+    scripts = [unavailable(), unavailable(), [message("e1")], unavailable(), [message("e2")]]
+    client, _ = await serve(scripts, time, backoff_base=1.0, backoff_max=100.0)
+
+    async def follow() -> None:
+        async for event in client.stream("sess_1", last_event_id=None):
+            if event.id == "e1":
+                time.now += held  # the connection stays up this long, then the server drops it
+            if event.id == "e2":
+                return
+
+    await asyncio.wait_for(follow(), 5.0)
+    assert time.slept == waits
+
+
+@pytest.mark.parametrize(("status", "error"), [(401, AuthenticationError), (403, PermissionDeniedError),
+                                               (404, NotFoundError), (409, ConflictError)])  # fmt: skip
+async def test_non_retryable_statuses_raise(serve: Serve, status: int, error: type[Exception]) -> None:
     async def refuse(request: web.Request) -> web.StreamResponse:
         return web.json_response({"type": "error", "request_id": "r", "error": {"type": "x", "message": "no"}},
                                  status=status)  # fmt: skip
@@ -457,7 +549,7 @@ async def test_non_retryable_statuses_raise(serve: Any, status: int, error: type
     assert len(fake.requests) == 1
 
 
-async def test_the_stream_ends_after_termination(serve: Any) -> None:
+async def test_the_stream_ends_after_termination(serve: Serve) -> None:
     terminated = sse("e2", "session.status_terminated", {"id": "e2", "type": "session.status_terminated"})
     client, fake = await serve([[message("e1"), terminated, message("e3"), HANG]])
     events = [e async for e in client.stream("sess_1", last_event_id=None)]
@@ -465,7 +557,7 @@ async def test_the_stream_ends_after_termination(serve: Any) -> None:
     assert len(fake.requests) == 1
 
 
-async def test_fixture_09_history_replayed_on_reconnect_is_delivered_once(serve: Any) -> None:
+async def test_fixture_09_history_replayed_on_reconnect_is_delivered_once(serve: Serve) -> None:
     recording = (FIXTURES / "09-legacy-o-era-replay-and-error.sse").read_bytes()
     frames = [f + b"\n\n" for f in recording.split(b"\n\n") if f.strip()]
     # first connection: the history, then a drop; second: the pre-2026-08-24 full replay, then live

@@ -12,9 +12,7 @@ from httpx_sse._decoders import SSEDecoder
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.qoder.decoder import StreamDecoder
-from bot.qoder.events import content_text, parse_event, parse_frame
-from bot.qoder.kinds import (
+from bot.qoder import (
     AgentMessage,
     AgentThinking,
     MessageDelta,
@@ -24,6 +22,7 @@ from bot.qoder.kinds import (
     SessionError,
     StatusIdle,
     StatusRunning,
+    StreamDecoder,
     StreamError,
     Terminated,
     ThinkingPreviewStart,
@@ -34,7 +33,10 @@ from bot.qoder.kinds import (
     Usage,
     UserInterrupt,
     UserMessage,
+    parse_event,
+    parse_frame,
 )
+from bot.qoder._parse import content_text
 
 FIXTURES = Path("/work/shared/qoder-fixtures")
 ALL_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.sse"))
@@ -322,7 +324,7 @@ def test_keepalives_and_non_events_give_none(event: str, data: str) -> None:
 
 
 def test_malformed_json_gives_none_and_logs_at_debug(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="bot.qoder.events"):
+    with caplog.at_level(logging.DEBUG, logger="bot.qoder._parse"):
         assert parse_frame("agent.message", '{"content": [', "evt_1") is None
     assert any(r.levelno == logging.DEBUG and "malformed" in r.getMessage() for r in caplog.records)
 

@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 from httpx_sse._decoders import SSEDecoder
 
-from bot.qoder.decoder import StreamDecoder
-from bot.qoder.events import parse_frame
-from bot.qoder.kinds import QoderEvent
+from bot.qoder import QoderEvent, StreamDecoder, parse_frame
 from bot.render import render_turn
 from bot.turn import TurnState, fold
 

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 from httpx_sse._decoders import SSEDecoder
 
-from bot.qoder.decoder import StreamDecoder
-from bot.qoder.events import parse_frame
-from bot.qoder.kinds import (
+from bot.qoder import (
     AgentMessage,
     AgentThinking,
     MessageDelta,
@@ -21,6 +19,8 @@ from bot.qoder.kinds import (
     SessionError,
     StatusIdle,
     StatusRunning,
+    StreamDecoder,
+    StreamReconnecting,
     Terminated,
     ThinkingPreviewStart,
     ToolConfirmation,
@@ -28,6 +28,7 @@ from bot.qoder.kinds import (
     ToolUse,
     Unknown,
     UserInterrupt,
+    parse_frame,
 )
 from bot.turn import RECONNECTING_NOTICE, TERMINATED_SENTENCE, TextItem, ToolItem, TurnState, fold
 
@@ -349,8 +350,6 @@ def test_state_with_a_preview_survives_a_json_round_trip() -> None:
 
 
 def test_a_reconnect_report_shows_a_notice_until_the_stream_speaks_again() -> None:
-    from bot.qoder.kinds import AgentThinking, StreamReconnecting
-
     state = fold(TurnState(), StreamReconnecting(reason="HTTP 503", attempt=2))
     assert state.notice == RECONNECTING_NOTICE and state.phase == "running"
     state = fold(state, AgentThinking(id="e1"))

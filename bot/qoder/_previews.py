@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.qoder.kinds import (
+from bot.qoder.events import (
     AgentMessage,
     MessageDelta,
     MessagePreviewStart,
