@@ -20,14 +20,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
-from bot.store.serialize import (
-    message_from_json,
-    message_to_json,
-    session_from_json,
-    session_to_json,
-    turn_from_json,
-    turn_to_json,
-)
+from bot.store.serialize import MESSAGE, SESSION, TURN
 
 __all__ = ["RedisStore"]
 
@@ -86,7 +79,7 @@ class RedisStore:
 
     async def get_session(self, thread: ThreadKey) -> SessionRecord | None:
         raw = await self._redis.get(self._key("session", str(thread)))
-        return session_from_json(raw) if raw is not None else None
+        return SESSION.from_json(raw) if raw is not None else None
 
     async def save_session(self, record: SessionRecord) -> None:
         thread = str(record.thread)
@@ -94,10 +87,10 @@ class RedisStore:
         previous = await self._redis.get(session_key)
         async with self._redis.pipeline(transaction=True) as pipe:
             if previous is not None:
-                old_id = session_from_json(previous).session_id
+                old_id = SESSION.from_json(previous).session_id
                 if old_id != record.session_id:
                     pipe.delete(self._key("session-thread", old_id))
-            pipe.set(session_key, session_to_json(record))
+            pipe.set(session_key, SESSION.to_json(record))
             pipe.set(self._key("session-thread", record.session_id), thread)
             pipe.zadd(
                 self._key("channel-sessions", record.thread.team, record.thread.channel),
@@ -118,7 +111,7 @@ class RedisStore:
         if not threads:
             return []
         raws = await self._redis.mget([self._key("session", t) for t in threads])
-        return [session_from_json(raw) for raw in raws if raw is not None]
+        return [SESSION.from_json(raw) for raw in raws if raw is not None]
 
     # -- message index --------------------------------------------------------------------------
 
@@ -141,12 +134,12 @@ class RedisStore:
 
     async def get_turn(self, session_id: str) -> TurnRecord | None:
         raw = await self._redis.get(self._key("turn", session_id))
-        return turn_from_json(raw) if raw is not None else None
+        return TURN.from_json(raw) if raw is not None else None
 
     async def save_turn(self, turn: TurnRecord) -> None:
         active_key = self._key("active-turns")
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key("turn", turn.session_id), turn_to_json(turn))
+            pipe.set(self._key("turn", turn.session_id), TURN.to_json(turn))
             if turn.active:
                 pipe.sadd(active_key, turn.session_id)
             else:
@@ -159,22 +152,22 @@ class RedisStore:
             return []
         raws = await self._redis.mget([self._key("turn", s) for s in session_ids])
         # A turn saved inactive between the two reads is filtered out here rather than returned stale.
-        turns = [turn_from_json(raw) for raw in raws if raw is not None]
+        turns = [TURN.from_json(raw) for raw in raws if raw is not None]
         return sorted((t for t in turns if t.active), key=lambda t: (t.updated_at, t.session_id))
 
     # -- queue ----------------------------------------------------------------------------------
 
     async def enqueue(self, session_id: str, message: QueuedMessage) -> None:
-        await self._redis.rpush(self._key("queue", session_id), message_to_json(message))
+        await self._redis.rpush(self._key("queue", session_id), MESSAGE.to_json(message))
 
     async def peek_queue(self, session_id: str) -> QueuedMessage | None:
         head = _texts(await self._redis.lrange(self._key("queue", session_id), 0, 0))
-        return message_from_json(head[0]) if head else None
+        return MESSAGE.from_json(head[0]) if head else None
 
     async def pop_queue(self, session_id: str, message_ts: str) -> None:
         key = self._key("queue", session_id)
         items = _texts(await self._redis.lrange(key, 0, -1))
-        matches = {item for item in items if message_from_json(item).message_ts == message_ts}
+        matches = {item for item in items if MESSAGE.from_json(item).message_ts == message_ts}
         if not matches:
             return
         # LREM by exact stored value: removing an element another replica already removed is a no-op.
