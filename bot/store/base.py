@@ -8,7 +8,7 @@ from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 
 
 class Store(Protocol):
-    """Persistence for thread↔session mapping, turn progress, de-duplication and queued messages.
+    """Persistence for thread↔session mapping, turn progress, de-duplication, queued and received messages.
 
     Implementations: ``SqliteStore`` (embedded default) and ``RedisStore`` (several replicas).
     All methods are coroutines and safe to call concurrently from one event loop.
@@ -60,7 +60,19 @@ class Store(Protocol):
         """How many messages wait for this session."""
 
     async def queued_keys(self) -> list[str]:
-        """Every key (session id or other queue name) that has at least one queued message."""
+        """Every session id that has at least one queued message, sorted."""
+
+    async def inbox_add(self, thread: ThreadKey, message: QueuedMessage) -> None:
+        """Append to the thread's inbox: messages received but not yet sent, queued or refused."""
+
+    async def inbox_peek(self, thread: ThreadKey) -> QueuedMessage | None:
+        """The oldest message in the thread's inbox, not removed."""
+
+    async def inbox_remove(self, thread: ThreadKey, message_ts: str) -> None:
+        """Remove the inbox message with ``message_ts`` (no-op if absent)."""
+
+    async def threads_with_inbox(self) -> list[ThreadKey]:
+        """Every thread whose inbox holds at least one message, sorted."""
 
     async def ping(self) -> bool:
         """True when the backing store answers."""

@@ -132,6 +132,20 @@ class SqliteStore:
     async def queued_keys(self) -> list[str]:
         return await self._run(q.QUEUE.keys)
 
+    # -- inboxes --------------------------------------------------------------------------------
+
+    async def inbox_add(self, thread: ThreadKey, message: QueuedMessage) -> None:
+        await self._run(lambda conn: q.INBOX.push(conn, str(thread), message))
+
+    async def inbox_peek(self, thread: ThreadKey) -> QueuedMessage | None:
+        return await self._run(lambda conn: q.INBOX.peek(conn, str(thread)))
+
+    async def inbox_remove(self, thread: ThreadKey, message_ts: str) -> None:
+        await self._run(lambda conn: q.INBOX.remove(conn, str(thread), message_ts))
+
+    async def threads_with_inbox(self) -> list[ThreadKey]:
+        return sorted(ThreadKey.parse(key) for key in await self._run(q.INBOX.keys))
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def ping(self) -> bool:

@@ -12,6 +12,7 @@ from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store.sqlite_rows import MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
 
 __all__ = [
+    "INBOX",
     "QUEUE",
     "MessageLists",
     "active_turns",
@@ -123,7 +124,7 @@ def active_turns(conn: sqlite3.Connection) -> list[TurnRecord]:
     return [_T.record(row) for row in rows]
 
 
-# -- message lists: session queues --------------------------------------------------------------
+# -- message lists: session queues and thread inboxes -----------------------------------------------
 
 
 class MessageLists:
@@ -159,3 +160,4 @@ class MessageLists:
 
 
 QUEUE = MessageLists("queue", "session_id")
+INBOX = MessageLists("inbox", "inbox_thread")

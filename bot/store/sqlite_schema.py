@@ -66,7 +66,25 @@ _TABLES: Step = (
     "CREATE INDEX IF NOT EXISTS queue_by_session ON queue (session_id, id)",
 )
 
-MIGRATIONS: tuple[Step, ...] = (_TABLES,)
+# 2: inboxes get their own table, keyed by inbox_thread; they used to be queue rows whose session_id was
+# "inbox:" + the thread key.
+_INBOX: Step = (
+    """CREATE TABLE inbox (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        inbox_thread  TEXT NOT NULL,
+        thread        TEXT NOT NULL,
+        message_ts    TEXT NOT NULL,
+        user          TEXT NOT NULL,
+        text          TEXT NOT NULL
+    )""",
+    "CREATE INDEX inbox_by_thread ON inbox (inbox_thread, id)",
+    "INSERT INTO inbox (inbox_thread, thread, message_ts, user, text)"
+    " SELECT substr(session_id, 7), thread, message_ts, user, text FROM queue"
+    " WHERE substr(session_id, 1, 6) = 'inbox:' ORDER BY id",
+    "DELETE FROM queue WHERE substr(session_id, 1, 6) = 'inbox:'",
+)
+
+MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables that hold a record, and the columns (named after its fields) that it must have.
@@ -74,6 +92,7 @@ _RECORD_COLUMNS = {
     "sessions": SESSION_COLUMNS.names,
     "turns": TURN_COLUMNS.names,
     "queue": MESSAGE_COLUMNS.names,
+    "inbox": MESSAGE_COLUMNS.names,
 }
 
 

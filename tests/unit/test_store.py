@@ -75,17 +75,28 @@ async def redis_prefix() -> AsyncIterator[str]:
             await client.aclose()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
+@asynccontextmanager
+async def store_of_kind(kind: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh ``SqliteStore`` (``kind="sqlite"``, a file in ``tmp_path``) or ``RedisStore`` (``"redis"``)."""
+    if kind == "sqlite":
         sqlite = SqliteStore(str(tmp_path / "store.db"))
-        yield sqlite
-        await sqlite.close()
+        try:
+            yield sqlite
+        finally:
+            await sqlite.close()
     else:
         async with redis_prefix() as prefix:
             redis = RedisStore(REDIS_URL, prefix=prefix)
-            yield redis
-            await redis.close()
+            try:
+                yield redis
+            finally:
+                await redis.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with store_of_kind(request.param, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -256,10 +267,10 @@ async def test_queue_is_fifo_and_pop_removes_by_ts(store: Store) -> None:
 async def test_queued_keys_lists_exactly_the_non_empty_queues(store: Store) -> None:
     assert await store.queued_keys() == []
     await store.enqueue("s-1", msg("1.000001"))
-    await store.enqueue("inbox:T1:C1:1.0", msg("1.000002"))
+    await store.enqueue("s-0", msg("1.000002"))
     await store.enqueue("s-2", msg("1.000003"))
     await store.pop_queue("s-2", "1.000003")
-    assert await store.queued_keys() == ["inbox:T1:C1:1.0", "s-1"]
+    assert await store.queued_keys() == ["s-0", "s-1"]
 
 
 async def test_queue_keeps_order_under_concurrent_enqueues(store: Store) -> None:
