@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 
 
 class Store(Protocol):
-    """Persistence for thread↔session mapping, turn progress, de-duplication, queued and received messages.
+    """Persistence for thread↔session mapping, turn progress, de-duplication, queued messages and the
+    per-thread lock.
 
     Implementations: ``SqliteStore`` (embedded default) and ``RedisStore`` (several replicas).
-    All methods are coroutines and safe to call concurrently from one event loop.
+    All methods but ``thread_lock`` are coroutines; all are safe to call concurrently from one event loop.
     """
 
     async def get_session(self, thread: ThreadKey) -> SessionRecord | None:
@@ -73,6 +75,14 @@ class Store(Protocol):
 
     async def threads_with_inbox(self) -> list[ThreadKey]:
         """Every thread whose inbox holds at least one message, sorted."""
+
+    def thread_lock(self, thread: ThreadKey) -> AbstractAsyncContextManager[None]:
+        """Mutual exclusion for work on one thread: ``async with store.thread_lock(thread): ...``.
+
+        Waiters of one process enter in the order they came. ``SqliteStore`` excludes within the
+        process; ``RedisStore`` across every replica, with a lease that a holder which stops renewing
+        (e.g. dies) loses after its TTL. Memory is held only for threads locked or waited for.
+        """
 
     async def ping(self) -> bool:
         """True when the backing store answers."""

@@ -11,6 +11,7 @@ Keys (all under ``prefix``)::
     active-turns                   set of session ids whose turn is active
     queue:{session_id}             list of JSON QueuedMessage, oldest first
     inbox:{thread}                 list of JSON QueuedMessage, oldest first
+    lock:{thread}                  lease token of the replica holding the thread's lock (see ``Leases``)
 
 Data that earlier versions left under other keys is moved on first use (see ``bot.store.redis_upgrade``).
 """
@@ -19,10 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.store.lease import DEFAULT_LEASE_TTL, Leases
+from bot.store.locks import LocalLocks
 from bot.store.redis_lists import MessageLists, text, texts
 from bot.store.redis_upgrade import move_legacy_inboxes
 from bot.store.serialize import SESSION, TURN
@@ -41,7 +46,7 @@ class RedisStore:
     """``Store`` over ``redis.asyncio``; every replica pointing at the same URL and prefix shares state.
 
     Connections are made lazily from a pool; ``close()`` releases the pool. TTLs (de-duplication claims,
-    the message index) are kept by the Redis server's clock.
+    the message index, thread locks) are kept by the Redis server's clock.
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class RedisStore:
         *,
         prefix: str = "qoder-slack:",
         message_ttl_seconds: float = DEFAULT_MESSAGE_TTL,
+        lock_ttl_seconds: float = DEFAULT_LEASE_TTL,
         connect_timeout: float = 5.0,
     ) -> None:
         self._prefix = prefix
@@ -59,6 +65,8 @@ class RedisStore:
         )
         self._queues = MessageLists(self._redis, self._key("queue", ""))
         self._inboxes = MessageLists(self._redis, self._key("inbox", ""))
+        self._local_locks: LocalLocks[ThreadKey] = LocalLocks()
+        self._leases = Leases(self._redis, ttl_seconds=lock_ttl_seconds)
         self._upgrade_lock = asyncio.Lock()
         self._upgraded = False
 
@@ -192,6 +200,14 @@ class RedisStore:
             if not self._upgraded:
                 await move_legacy_inboxes(self._redis, self._prefix)
                 self._upgraded = True
+
+    # -- thread locks -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def thread_lock(self, thread: ThreadKey) -> AsyncIterator[None]:
+        # Waiters of this process queue locally, in order, and only the first of them polls Redis.
+        async with self._local_locks.hold(thread), self._leases.hold(self._key("lock", str(thread))):
+            yield
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -14,10 +14,12 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store import sqlite_queries as q
+from bot.store.locks import LocalLocks
 from bot.store.sqlite_schema import SCHEMA_VERSION, connect
 
 __all__ = ["DEFAULT_MESSAGE_TTL", "SCHEMA_VERSION", "SqliteStore"]
@@ -32,7 +34,8 @@ class SqliteStore:
     """``Store`` backed by one SQLite database file (or ``":memory:"``).
 
     The file and its parent directories are created if missing. Expired de-duplication keys and
-    message-index entries older than ``message_ttl_seconds`` are pruned opportunistically.
+    message-index entries older than ``message_ttl_seconds`` are pruned opportunistically. Thread locks hold
+    within this process.
     """
 
     def __init__(self, path: str, *, message_ttl_seconds: float = DEFAULT_MESSAGE_TTL) -> None:
@@ -44,6 +47,7 @@ class SqliteStore:
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
+        self._locks: LocalLocks[ThreadKey] = LocalLocks()
         self._next_prune = 0.0
         self._closed = False
 
@@ -145,6 +149,11 @@ class SqliteStore:
 
     async def threads_with_inbox(self) -> list[ThreadKey]:
         return sorted(ThreadKey.parse(key) for key in await self._run(q.INBOX.keys))
+
+    # -- thread locks ---------------------------------------------------------------------------
+
+    def thread_lock(self, thread: ThreadKey) -> AbstractAsyncContextManager[None]:
+        return self._locks.hold(thread)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
