@@ -34,13 +34,20 @@ class SqliteStore:
     """``Store`` backed by one SQLite database file (or ``":memory:"``).
 
     The file and its parent directories are created if missing. Expired de-duplication keys and
-    message-index entries older than ``message_ttl_seconds`` are pruned opportunistically. Thread locks hold
-    within this process.
+    message-index entries older than ``message_ttl_seconds`` are pruned opportunistically. Expiry is
+    measured with ``clock`` (seconds, ``time.time`` by default). Thread locks hold within this process.
     """
 
-    def __init__(self, path: str, *, message_ttl_seconds: float = DEFAULT_MESSAGE_TTL) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        message_ttl_seconds: float = DEFAULT_MESSAGE_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._path = path
         self._message_ttl = message_ttl_seconds
+        self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         try:
             self._conn = self._executor.submit(connect, path).result()
@@ -52,9 +59,15 @@ class SqliteStore:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: str, *, message_ttl_seconds: float = DEFAULT_MESSAGE_TTL) -> SqliteStore:
+    async def open(
+        cls,
+        path: str,
+        *,
+        message_ttl_seconds: float = DEFAULT_MESSAGE_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> SqliteStore:
         """Like the constructor, without blocking the event loop while the file is opened."""
-        return await asyncio.to_thread(cls, path, message_ttl_seconds=message_ttl_seconds)
+        return await asyncio.to_thread(cls, path, message_ttl_seconds=message_ttl_seconds, clock=clock)
 
     @property
     def path(self) -> str:
@@ -83,17 +96,17 @@ class SqliteStore:
     # -- message index --------------------------------------------------------------------------
 
     async def index_message(self, channel: str, ts: str, thread: ThreadKey) -> None:
-        expires_at = time.time() + self._message_ttl
+        expires_at = self._clock() + self._message_ttl
         await self._run(lambda conn: q.index_message(conn, channel, ts, thread, expires_at))
 
     async def thread_for_message(self, channel: str, ts: str) -> ThreadKey | None:
-        now = time.time()
+        now = self._clock()
         return await self._run(lambda conn: q.thread_for_message(conn, channel, ts, now))
 
     # -- de-duplication -------------------------------------------------------------------------
 
     async def claim_event(self, key: str, ttl_seconds: float) -> bool:
-        now = time.time()
+        now = self._clock()
         prune = now >= self._next_prune
         if prune:
             self._next_prune = now + _PRUNE_INTERVAL
