@@ -1,8 +1,17 @@
-"""Plain data shared across layers: thread keys, persisted turn progress, queued messages."""
+"""Plain data shared across layers: thread keys, persisted turn progress, queued messages.
+
+These dataclasses are also the one description of what the stores persist: their JSON and table columns
+are derived from the fields (see ``bot.store.serialize``). A new field needs a default, so that records
+written before it existed still load, and a schema step in ``bot.store.sqlite_schema``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 
 @dataclass(frozen=True, order=True)
@@ -23,6 +32,15 @@ class ThreadKey:
         if not (team and channel and thread_ts):
             raise ValueError(f"not a thread key: {value!r}")
         return cls(team, channel, thread_ts)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """Persisted as ``str(key)``, read back with ``parse``."""
+        return core_schema.no_info_after_validator_function(
+            cls.parse, core_schema.str_schema(), serialization=core_schema.to_string_ser_schema()
+        )
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 
 
 class Store(Protocol):
-    """Persistence for thread↔session mapping, turn progress, de-duplication and queued messages.
+    """Persistence for thread↔session mapping, turn progress, de-duplication, queued messages and the
+    per-thread lock.
 
     Implementations: ``SqliteStore`` (embedded default) and ``RedisStore`` (several replicas).
-    All methods are coroutines and safe to call concurrently from one event loop.
+    All methods but ``thread_lock`` are coroutines; all are safe to call concurrently from one event loop.
     """
 
     async def get_session(self, thread: ThreadKey) -> SessionRecord | None:
@@ -60,7 +62,27 @@ class Store(Protocol):
         """How many messages wait for this session."""
 
     async def queued_keys(self) -> list[str]:
-        """Every key (session id or other queue name) that has at least one queued message."""
+        """Every session id that has at least one queued message, sorted."""
+
+    async def inbox_add(self, thread: ThreadKey, message: QueuedMessage) -> None:
+        """Append to the thread's inbox: messages received but not yet sent, queued or refused."""
+
+    async def inbox_peek(self, thread: ThreadKey) -> QueuedMessage | None:
+        """The oldest message in the thread's inbox, not removed."""
+
+    async def inbox_remove(self, thread: ThreadKey, message_ts: str) -> None:
+        """Remove the inbox message with ``message_ts`` (no-op if absent)."""
+
+    async def threads_with_inbox(self) -> list[ThreadKey]:
+        """Every thread whose inbox holds at least one message, sorted."""
+
+    def thread_lock(self, thread: ThreadKey) -> AbstractAsyncContextManager[None]:
+        """Mutual exclusion for work on one thread: ``async with store.thread_lock(thread): ...``.
+
+        Waiters of one process enter in the order they came. ``SqliteStore`` excludes within the
+        process; ``RedisStore`` across every replica, with a lease that a holder which stops renewing
+        (e.g. dies) loses after its TTL. Memory is held only for threads locked or waited for.
+        """
 
     async def ping(self) -> bool:
         """True when the backing store answers."""

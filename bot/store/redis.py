@@ -10,44 +10,31 @@ Keys (all under ``prefix``)::
     turn:{session_id}              JSON TurnRecord
     active-turns                   set of session ids whose turn is active
     queue:{session_id}             list of JSON QueuedMessage, oldest first
+    inbox:{thread}                 list of JSON QueuedMessage, oldest first
+    lock:{thread}                  lease token of the replica holding the thread's lock (see ``Leases``)
+
+Data that earlier versions left under other keys is moved on first use (see ``bot.store.redis_upgrade``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
-from bot.store.serialize import (
-    message_from_json,
-    message_to_json,
-    session_from_json,
-    session_to_json,
-    turn_from_json,
-    turn_to_json,
-)
+from bot.store.lease import DEFAULT_LEASE_TTL, Leases
+from bot.store.locks import LocalLocks
+from bot.store.redis_lists import MessageLists, text, texts
+from bot.store.redis_upgrade import move_legacy_inboxes
+from bot.store.serialize import SESSION, TURN
 
 __all__ = ["RedisStore"]
 
 DEFAULT_MESSAGE_TTL = 30 * 24 * 3600.0
-
-
-def _texts(values: Iterable[object]) -> list[str]:
-    """Redis replies as ``str`` (bytes are decoded, so this holds whatever the client's decoding)."""
-    out: list[str] = []
-    for value in values:
-        if isinstance(value, bytes):
-            value = value.decode()
-        if not isinstance(value, str):
-            raise TypeError(f"unexpected Redis reply item: {value!r}")
-        out.append(value)
-    return out
-
-
-def _text(value: object) -> str:
-    return _texts([value])[0]
 
 
 def _ms(seconds: float) -> int:
@@ -58,7 +45,8 @@ def _ms(seconds: float) -> int:
 class RedisStore:
     """``Store`` over ``redis.asyncio``; every replica pointing at the same URL and prefix shares state.
 
-    Connections are made lazily from a pool; ``close()`` releases the pool.
+    Connections are made lazily from a pool; ``close()`` releases the pool. TTLs (de-duplication claims,
+    the message index, thread locks) are kept by the Redis server's clock.
     """
 
     def __init__(
@@ -67,6 +55,7 @@ class RedisStore:
         *,
         prefix: str = "qoder-slack:",
         message_ttl_seconds: float = DEFAULT_MESSAGE_TTL,
+        lock_ttl_seconds: float = DEFAULT_LEASE_TTL,
         connect_timeout: float = 5.0,
     ) -> None:
         self._prefix = prefix
@@ -74,6 +63,12 @@ class RedisStore:
         self._redis: aioredis.Redis = aioredis.from_url(
             url, decode_responses=True, socket_connect_timeout=connect_timeout
         )
+        self._queues = MessageLists(self._redis, self._key("queue", ""))
+        self._inboxes = MessageLists(self._redis, self._key("inbox", ""))
+        self._local_locks: LocalLocks[ThreadKey] = LocalLocks()
+        self._leases = Leases(self._redis, ttl_seconds=lock_ttl_seconds)
+        self._upgrade_lock = asyncio.Lock()
+        self._upgraded = False
 
     @property
     def prefix(self) -> str:
@@ -86,7 +81,7 @@ class RedisStore:
 
     async def get_session(self, thread: ThreadKey) -> SessionRecord | None:
         raw = await self._redis.get(self._key("session", str(thread)))
-        return session_from_json(raw) if raw is not None else None
+        return SESSION.from_json(raw) if raw is not None else None
 
     async def save_session(self, record: SessionRecord) -> None:
         thread = str(record.thread)
@@ -94,10 +89,10 @@ class RedisStore:
         previous = await self._redis.get(session_key)
         async with self._redis.pipeline(transaction=True) as pipe:
             if previous is not None:
-                old_id = session_from_json(previous).session_id
+                old_id = SESSION.from_json(previous).session_id
                 if old_id != record.session_id:
                     pipe.delete(self._key("session-thread", old_id))
-            pipe.set(session_key, session_to_json(record))
+            pipe.set(session_key, SESSION.to_json(record))
             pipe.set(self._key("session-thread", record.session_id), thread)
             pipe.zadd(
                 self._key("channel-sessions", record.thread.team, record.thread.channel),
@@ -107,18 +102,18 @@ class RedisStore:
 
     async def thread_for_session(self, session_id: str) -> ThreadKey | None:
         raw = await self._redis.get(self._key("session-thread", session_id))
-        return ThreadKey.parse(_text(raw)) if raw is not None else None
+        return ThreadKey.parse(text(raw)) if raw is not None else None
 
     async def sessions_in_channel(self, team: str, channel: str, limit: int = 20) -> list[SessionRecord]:
         if limit <= 0:
             return []
-        threads = _texts(
+        threads = texts(
             await self._redis.zrevrange(self._key("channel-sessions", team, channel), 0, limit - 1)
         )
         if not threads:
             return []
         raws = await self._redis.mget([self._key("session", t) for t in threads])
-        return [session_from_json(raw) for raw in raws if raw is not None]
+        return [SESSION.from_json(raw) for raw in raws if raw is not None]
 
     # -- message index --------------------------------------------------------------------------
 
@@ -127,7 +122,7 @@ class RedisStore:
 
     async def thread_for_message(self, channel: str, ts: str) -> ThreadKey | None:
         raw = await self._redis.get(self._key("msg", channel, ts))
-        return ThreadKey.parse(_text(raw)) if raw is not None else None
+        return ThreadKey.parse(text(raw)) if raw is not None else None
 
     # -- de-duplication -------------------------------------------------------------------------
 
@@ -141,12 +136,12 @@ class RedisStore:
 
     async def get_turn(self, session_id: str) -> TurnRecord | None:
         raw = await self._redis.get(self._key("turn", session_id))
-        return turn_from_json(raw) if raw is not None else None
+        return TURN.from_json(raw) if raw is not None else None
 
     async def save_turn(self, turn: TurnRecord) -> None:
         active_key = self._key("active-turns")
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key("turn", turn.session_id), turn_to_json(turn))
+            pipe.set(self._key("turn", turn.session_id), TURN.to_json(turn))
             if turn.active:
                 pipe.sadd(active_key, turn.session_id)
             else:
@@ -154,43 +149,65 @@ class RedisStore:
             await pipe.execute()
 
     async def active_turns(self) -> list[TurnRecord]:
-        session_ids = sorted(_texts(await self._redis.smembers(self._key("active-turns"))))
+        session_ids = sorted(texts(await self._redis.smembers(self._key("active-turns"))))
         if not session_ids:
             return []
         raws = await self._redis.mget([self._key("turn", s) for s in session_ids])
         # A turn saved inactive between the two reads is filtered out here rather than returned stale.
-        turns = [turn_from_json(raw) for raw in raws if raw is not None]
+        turns = [TURN.from_json(raw) for raw in raws if raw is not None]
         return sorted((t for t in turns if t.active), key=lambda t: (t.updated_at, t.session_id))
 
     # -- queue ----------------------------------------------------------------------------------
 
     async def enqueue(self, session_id: str, message: QueuedMessage) -> None:
-        await self._redis.rpush(self._key("queue", session_id), message_to_json(message))
+        await self._queues.push(session_id, message)
 
     async def peek_queue(self, session_id: str) -> QueuedMessage | None:
-        head = _texts(await self._redis.lrange(self._key("queue", session_id), 0, 0))
-        return message_from_json(head[0]) if head else None
+        return await self._queues.peek(session_id)
 
     async def pop_queue(self, session_id: str, message_ts: str) -> None:
-        key = self._key("queue", session_id)
-        items = _texts(await self._redis.lrange(key, 0, -1))
-        matches = {item for item in items if message_from_json(item).message_ts == message_ts}
-        if not matches:
-            return
-        # LREM by exact stored value: removing an element another replica already removed is a no-op.
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for item in matches:
-                pipe.lrem(key, 0, item)
-            await pipe.execute()
+        await self._queues.remove(session_id, message_ts)
 
     async def queue_length(self, session_id: str) -> int:
-        return int(await self._redis.llen(self._key("queue", session_id)))
+        return await self._queues.length(session_id)
 
     async def queued_keys(self) -> list[str]:
-        pattern = self._key("queue", "*")
-        prefix_length = len(pattern) - 1
-        keys = _texts([key async for key in self._redis.scan_iter(match=pattern)])
-        return sorted(key[prefix_length:] for key in keys)  # empty lists do not exist in Redis
+        await self._upgrade()  # legacy inboxes were queues: they must not be listed as such
+        return await self._queues.names()
+
+    # -- inboxes ----------------------------------------------------------------------------------
+
+    async def inbox_add(self, thread: ThreadKey, message: QueuedMessage) -> None:
+        await self._inboxes.push(str(thread), message)
+
+    async def inbox_peek(self, thread: ThreadKey) -> QueuedMessage | None:
+        await self._upgrade()
+        return await self._inboxes.peek(str(thread))
+
+    async def inbox_remove(self, thread: ThreadKey, message_ts: str) -> None:
+        await self._upgrade()
+        await self._inboxes.remove(str(thread), message_ts)
+
+    async def threads_with_inbox(self) -> list[ThreadKey]:
+        await self._upgrade()
+        return sorted(ThreadKey.parse(name) for name in await self._inboxes.names())
+
+    async def _upgrade(self) -> None:
+        """Once per store, before the first read of inboxes or queue names: move legacy data."""
+        if self._upgraded:
+            return
+        async with self._upgrade_lock:
+            if not self._upgraded:
+                await move_legacy_inboxes(self._redis, self._prefix)
+                self._upgraded = True
+
+    # -- thread locks -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def thread_lock(self, thread: ThreadKey) -> AsyncIterator[None]:
+        # Waiters of this process queue locally, in order, and only the first of them polls Redis.
+        async with self._local_locks.hold(thread), self._leases.hold(self._key("lock", str(thread))):
+            yield
 
     # -- lifecycle ------------------------------------------------------------------------------
 

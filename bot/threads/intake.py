@@ -32,9 +32,6 @@ from bot.threads.sessions import Sessions
 
 log = logging.getLogger(__name__)
 
-# Queue name under which a thread's just-received messages wait until they reach Qoder (or its session queue).
-INBOX_PREFIX = "inbox:"
-
 
 class Intake:
     """Entry point for every user message; safe to call concurrently."""
@@ -76,7 +73,7 @@ class Intake:
         if not message.text.strip():
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
-        await self._store.enqueue(_inbox(thread), message.queued())  # durable before any remote call
+        await self._store.inbox_add(thread, message.queued())  # durable before any remote call
         try:
             await self._hand_over(message)
         except Exception:
@@ -100,17 +97,14 @@ class Intake:
     async def recover(self) -> None:
         """After a restart: hand over inbox messages that never reached Qoder, and drain the queues of
         sessions whose turn ended while the bot was down."""
+        for inbox_thread in await self._store.threads_with_inbox():
+            while (queued := await self._store.inbox_peek(inbox_thread)) is not None:
+                log.info(
+                    "handing over %s/%s, received before a restart", queued.thread.channel, queued.message_ts
+                )
+                if not await self._hand_over(IncomingMessage.from_queued(queued)):
+                    break
         for key in await self._store.queued_keys():
-            if key.startswith(INBOX_PREFIX):
-                while (queued := await self._store.peek_queue(key)) is not None:
-                    log.info(
-                        "handing over %s/%s, received before a restart",
-                        queued.thread.channel,
-                        queued.message_ts,
-                    )
-                    if not await self._hand_over(IncomingMessage.from_queued(queued)):
-                        break
-                continue
             turn = await self._store.get_turn(key)
             thread = await self._store.thread_for_session(key)
             if thread is not None and (turn is None or not turn.active):
@@ -137,7 +131,7 @@ class Intake:
             return False
         except QoderError as error:
             self._sessions.refuse(message, error)
-        await self._store.pop_queue(_inbox(thread), message.ts)
+        await self._store.inbox_remove(thread, message.ts)
         return True
 
     async def _accept(self, message: IncomingMessage) -> None:
@@ -162,7 +156,7 @@ class Intake:
         else:
             self._feedback.react(message.thread, message.ts, self._config.reactions.failed)
             self._feedback.notice(message.thread, GAVE_UP_NOTICE)
-        await self._store.pop_queue(_inbox(message.thread), message.ts)
+        await self._store.inbox_remove(message.thread, message.ts)
 
     def _allowed(self, message: IncomingMessage) -> bool:
         users, channels = self._config.allowed_users, self._config.allowed_channels
@@ -170,7 +164,3 @@ class Intake:
             return False
         is_dm = message.thread.channel.startswith("D")
         return not channels or is_dm or message.thread.channel in channels
-
-
-def _inbox(thread: ThreadKey) -> str:
-    return f"{INBOX_PREFIX}{thread}"

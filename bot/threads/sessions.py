@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.qoder import AuthenticationError, ConflictError, NotFoundError, QoderClient, QoderError
@@ -52,14 +51,13 @@ class Sessions:
         self._feedback = feedback
         self._config = config
         self._background = background
-        self._thread_locks: defaultdict[ThreadKey, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._watched: set[str] = set()
 
     async def deliver(self, message: IncomingMessage) -> None:
         """Send ``message`` to its thread's session (created if needed), or queue it behind the running turn.
         Raises ``QoderError`` when Qoder refuses or is unavailable; the caller decides what that means."""
         thread = message.thread
-        async with self._thread_locks[thread]:
+        async with self._store.thread_lock(thread):
             session = await self._ensure_session(thread, message)
             turn = await self._store.get_turn(session.session_id)
             busy = (turn is not None and turn.active) or await self._store.queue_length(
@@ -92,7 +90,7 @@ class Sessions:
 
     async def drain(self, thread: ThreadKey) -> None:
         """Send the oldest queued message of the thread's session, if any; it leaves the queue once sent."""
-        async with self._thread_locks[thread]:
+        async with self._store.thread_lock(thread):
             session = await self._store.get_session(thread)
             queued = await self._store.peek_queue(session.session_id) if session else None
             if session is None or queued is None:

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store import RedisStore, SqliteStore, Store, open_store, sqlite_path
 from bot.store.sqlite import SCHEMA_VERSION
+from tests.unit.fake_time import FakeClock
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -75,17 +76,28 @@ async def redis_prefix() -> AsyncIterator[str]:
             await client.aclose()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
+@asynccontextmanager
+async def store_of_kind(kind: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh ``SqliteStore`` (``kind="sqlite"``, a file in ``tmp_path``) or ``RedisStore`` (``"redis"``)."""
+    if kind == "sqlite":
         sqlite = SqliteStore(str(tmp_path / "store.db"))
-        yield sqlite
-        await sqlite.close()
+        try:
+            yield sqlite
+        finally:
+            await sqlite.close()
     else:
         async with redis_prefix() as prefix:
             redis = RedisStore(REDIS_URL, prefix=prefix)
-            yield redis
-            await redis.close()
+            try:
+                yield redis
+            finally:
+                await redis.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with store_of_kind(request.param, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -162,14 +174,6 @@ async def test_claim_event_once_then_release(store: Store) -> None:
     await store.release_event("Ev1")
     assert await store.claim_event("Ev1", 60) is True
     await store.release_event("never-claimed")
-
-
-async def test_claim_event_expires_after_ttl(store: Store) -> None:
-    assert await store.claim_event("Ev-ttl", 0.05) is True
-    assert await store.claim_event("Ev-ttl", 0.05) is False
-    await asyncio.sleep(0.15)
-    assert await store.claim_event("Ev-ttl", 60) is True
-    assert await store.claim_event("Ev-ttl", 60) is False
 
 
 async def test_concurrent_claims_of_one_key_yield_exactly_one_winner(store: Store) -> None:
@@ -256,10 +260,10 @@ async def test_queue_is_fifo_and_pop_removes_by_ts(store: Store) -> None:
 async def test_queued_keys_lists_exactly_the_non_empty_queues(store: Store) -> None:
     assert await store.queued_keys() == []
     await store.enqueue("s-1", msg("1.000001"))
-    await store.enqueue("inbox:T1:C1:1.0", msg("1.000002"))
+    await store.enqueue("s-0", msg("1.000002"))
     await store.enqueue("s-2", msg("1.000003"))
     await store.pop_queue("s-2", "1.000003")
-    assert await store.queued_keys() == ["inbox:T1:C1:1.0", "s-1"]
+    assert await store.queued_keys() == ["s-0", "s-1"]
 
 
 async def test_queue_keeps_order_under_concurrent_enqueues(store: Store) -> None:
@@ -335,31 +339,56 @@ async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
         SqliteStore(str(path))
 
 
-async def test_sqlite_prunes_expired_claims(tmp_path: Path) -> None:
-    path = tmp_path / "qoder.db"
-    store = SqliteStore(str(path))
-    await asyncio.gather(*(store.claim_event(f"old-{i}", 0.01) for i in range(5)))
-    await store.claim_event("kept", 3600)
-    await store.close()
-    await asyncio.sleep(0.05)
-
-    reopened = SqliteStore(str(path))
+async def test_sqlite_claim_event_expires_after_ttl(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = SqliteStore(str(tmp_path / "qoder.db"), clock=clock)
     try:
-        assert await reopened.claim_event("new", 3600) is True
+        assert await store.claim_event("Ev-ttl", 10) is True
+        clock.now += 9.9
+        assert await store.claim_event("Ev-ttl", 10) is False
+        clock.now += 0.1
+        assert await store.claim_event("Ev-ttl", 60) is True
+        assert await store.claim_event("Ev-ttl", 60) is False
     finally:
-        await reopened.close()
+        await store.close()
+
+
+def _seen_keys(path: Path) -> set[str]:
     with sqlite3.connect(path) as conn:
         keys = {row[0] for row in conn.execute("SELECT key FROM seen_events")}
     conn.close()
-    assert keys == {"kept", "new"}
+    return keys
+
+
+async def test_sqlite_prunes_expired_claims_and_index_entries_at_most_once_a_minute(tmp_path: Path) -> None:
+    path = tmp_path / "qoder.db"
+    clock = FakeClock()
+    store = SqliteStore(str(path), clock=clock, message_ttl_seconds=30)
+    try:
+        await asyncio.gather(*(store.claim_event(f"old-{i}", 10) for i in range(5)))
+        await store.claim_event("kept", 3600)
+        await store.index_message("C1", "1.000001", T1)
+        clock.now += 59
+        await store.claim_event("too-soon", 3600)  # the first claim pruned; the next prune is due at 60 s
+        assert _seen_keys(path) == {*(f"old-{i}" for i in range(5)), "kept", "too-soon"}
+        clock.now += 1
+        await store.claim_event("new", 3600)
+        assert _seen_keys(path) == {"kept", "too-soon", "new"}
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM message_index").fetchone()[0] == 0
+    conn.close()
 
 
 async def test_sqlite_message_index_entries_expire(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "qoder.db"), message_ttl_seconds=0.05)
+    clock = FakeClock()
+    store = SqliteStore(str(tmp_path / "qoder.db"), message_ttl_seconds=30, clock=clock)
     try:
         await store.index_message("C1", "1.000001", T1)
+        clock.now += 29.9
         assert await store.thread_for_message("C1", "1.000001") == T1
-        await asyncio.sleep(0.1)
+        clock.now += 0.1
         assert await store.thread_for_message("C1", "1.000001") is None
     finally:
         await store.close()
@@ -410,14 +439,23 @@ async def test_redis_active_set_drops_ended_turns(prefix: str) -> None:
         await store.close()
 
 
-async def test_redis_message_ttl_is_configurable(prefix: str) -> None:
-    store = RedisStore(REDIS_URL, prefix=prefix, message_ttl_seconds=0.05)
+async def test_redis_gives_claims_and_index_entries_their_ttl(prefix: str) -> None:
+    # Redis keeps these TTLs on its own clock: check the TTL each key gets, and what a lapsed one allows.
+    store = RedisStore(REDIS_URL, prefix=prefix, message_ttl_seconds=90)
+    raw = aioredis.from_url(REDIS_URL, decode_responses=True)
     try:
         await store.index_message("C1", "1.000001", T1)
         assert await store.thread_for_message("C1", "1.000001") == T1
-        await asyncio.sleep(0.15)
-        assert await store.thread_for_message("C1", "1.000001") is None
+        assert 89_000 < await raw.pttl(f"{prefix}msg:C1:1.000001") <= 90_000
+
+        assert await store.claim_event("Ev-ttl", 60) is True
+        assert await store.claim_event("Ev-ttl", 60) is False
+        assert 59_000 < await raw.pttl(f"{prefix}seen:Ev-ttl") <= 60_000
+        await raw.pexpire(f"{prefix}seen:Ev-ttl", 1)  # let it lapse now
+        await asyncio.sleep(0.005)
+        assert await store.claim_event("Ev-ttl", 60) is True
     finally:
+        await raw.aclose()
         await store.close()
 
 
