@@ -83,6 +83,10 @@ def _reason(error: Exception) -> str:
     if isinstance(error, SlackApiError):
         return f"Slack answered {error.response.get('error')!r} (check SLACK_BOT_TOKEN and SLACK_API_URL)"
     if isinstance(error, QoderError):
-        hint = " (check QODER_PAT)" if error.status in (401, 403) else " (check QODER_API_URL)"
+        hints = {
+            401: " (check QODER_PAT)",
+            403: " (the token works but lacks access: check its permissions, QODER_AGENT_ID and QODER_ENVIRONMENT_ID)",
+        }
+        hint = hints.get(error.status or 0, " (check QODER_API_URL)")
         return f"{error.message}{hint}"
     return f"{type(error).__name__}: {error}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from bot.models import TurnRecord
 from bot.outbox import EditWriter, FramePacer, NativeStreamWriter, Outbox
-from bot.qoder import AuthenticationError, NotFoundError, QoderClient, QoderError
+from bot.qoder import AuthenticationError, NotFoundError, PermissionDeniedError, QoderClient, QoderError
 from bot.render import SlackMessage, render_turn
 from bot.render.stream import render_stream
 from bot.store import Store
@@ -248,6 +248,11 @@ def _stream_failure(error: QoderError) -> str:
     if isinstance(error, AuthenticationError):
         return (
             "Qoder rejected my credentials while I was following the run. An admin needs to check QODER_PAT."
+        )
+    if isinstance(error, PermissionDeniedError):
+        return (
+            "Qoder stopped letting me follow this run: my token has no access to this session. An admin needs"
+            " to check the token's workspace and permissions."
         )
     if isinstance(error, NotFoundError):
         return "This Qoder session no longer exists; send a new message to start a fresh one."

@@ -11,7 +11,14 @@ import logging
 import time
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
-from bot.qoder import AuthenticationError, ConflictError, NotFoundError, QoderClient, QoderError
+from bot.qoder import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    QoderClient,
+    QoderError,
+)
 from bot.relay import Relay
 from bot.store import Store
 from bot.threads._shared import (
@@ -72,6 +79,12 @@ class Sessions:
         thread = message.thread
         if isinstance(error, AuthenticationError):
             log.error("Qoder rejected the configured QODER_PAT (HTTP %s): %s", error.status, error.message)
+        elif isinstance(error, PermissionDeniedError):
+            log.error(
+                "Qoder denied access (HTTP 403; check the token's permissions, QODER_AGENT_ID and"
+                " QODER_ENVIRONMENT_ID): %s",
+                error.message,
+            )
         else:
             log.warning("Qoder refused %s/%s: %s", thread.channel, message.ts, error)
         self._feedback.react(thread, message.ts, self._config.reactions.failed)

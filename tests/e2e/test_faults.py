@@ -46,6 +46,22 @@ async def test_rejected_credentials_get_one_clear_sentence_and_no_retry_storm(
     await eventually(lambda: "warning" in slack.messages[(CHANNEL, ts)].reactions)
 
 
+async def test_a_403_says_the_token_lacks_access_not_that_it_is_wrong(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    qoder.fail_next(
+        "POST", "/sessions", 403, error_type="permission_error", message="No access to this environment."
+    )
+    ts = await mention(slack, events, "hello")
+    await eventually(
+        lambda: "QODER_ENVIRONMENT_ID" in thread_text(slack, CHANNEL, ts),
+        message=thread_text(slack, CHANNEL, ts),
+    )
+    assert "QODER_PAT" not in thread_text(slack, CHANNEL, ts)
+    assert requests_to(qoder, "POST", "/sessions") == 1, "a 403 is not retried"
+    await eventually(lambda: "warning" in slack.messages[(CHANNEL, ts)].reactions)
+
+
 async def test_a_deleted_session_is_replaced_and_the_user_is_told(
     bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:
