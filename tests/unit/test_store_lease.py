@@ -105,6 +105,8 @@ async def test_redis_lock_of_a_killed_holder_passes_on_after_its_ttl(prefix: str
         if process.poll() is None:
             process.kill()
             process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
         await store.close()
 
 
