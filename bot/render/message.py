@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.interactive import APPROVE_ACTION_ID, DENY_ACTION_ID, STOP_ACTION_ID, approval_value
 from bot.render.mdsplit import MIN_LIMIT, cut_markdown
 from bot.render.mrkdwn import markdown_to_mrkdwn, safe_text
 from bot.render.safemd import safe_markdown
@@ -28,9 +29,6 @@ CONTENT_BLOCKS = BLOCK_LIMIT - 2  # the stop button and the footer
 # Agent text starts a new message rather than a piece shorter than this at the end of a full one.
 MIN_ROOM = 400
 NOTICE_LIMIT = 500
-STOP_ACTION_ID = "qoder_stop"
-APPROVE_ACTION_ID = "qoder_approve"
-DENY_ACTION_ID = "qoder_deny"
 MAX_APPROVALS = 5
 BUTTON_LABEL_LIMIT = 60
 _SEPARATOR = "\n\n"
@@ -106,10 +104,10 @@ def render_notice(text: str) -> SlackMessage:
 
 def approval_buttons(thread_value: str, tools: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Approve / Deny buttons for tool calls waiting on a person: ``tools`` are ``(tool_use_id, label)``.
-    Each button's value is ``"<thread_value>|<tool_use_id>"``. At most ``MAX_APPROVALS`` tools."""
+    Each button's value is :func:`bot.interactive.approval_value`. At most ``MAX_APPROVALS`` tools."""
     elements: list[dict[str, Any]] = []
     for tool_use_id, label in tools[:MAX_APPROVALS]:
-        value = f"{thread_value}|{tool_use_id}"
+        value = approval_value(thread_value, tool_use_id)
         name = _truncate(label, BUTTON_LABEL_LIMIT)
         elements.append(_button(APPROVE_ACTION_ID, f"Approve {name}", value, "primary"))
         elements.append(_button(DENY_ACTION_ID, f"Deny {name}", value, "danger"))
