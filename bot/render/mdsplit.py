@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.render.blocks import parse_blocks
+from bot.render._tokenizer import parse_blocks
 from bot.render.split import Piece, find_cut
 
 MIN_LIMIT = 16

@@ -13,8 +13,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
+
+from bot.render._tokenizer import parse
 
 WORD_JOINER = "\u2060"
 ZERO_WIDTH_SPACE = "\u200b"
@@ -25,8 +26,6 @@ _INDENT = "    "
 _BROADCAST = re.compile(r"(?<!\w)@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
 _BACKTICK_RUN = re.compile(r"`(?=``)")
 _LINK_SCHEMES = ("http://", "https://", "mailto:", "slack://")
-
-_md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
 def escape(text: str) -> str:
@@ -55,7 +54,7 @@ def markdown_to_mrkdwn(markdown: str) -> str:
     Blocks are separated by a blank line; code block contents are kept verbatim apart from
     :func:`safe_text`; the result has balanced fences and no leading or trailing newlines.
     """
-    root = SyntaxTreeNode(_md.parse(markdown))
+    root = SyntaxTreeNode(parse(markdown))
     return _join(_blocks(root.children)).strip("\n")
 
 

@@ -14,7 +14,7 @@ import html
 import re
 import string
 
-from bot.render.blocks import parse_blocks
+from bot.render._tokenizer import parse_blocks
 from bot.render.mrkdwn import WORD_JOINER
 
 _LESS_THAN = r"(?:<|&lt;|&#0*60;|&#x0*3c;)"
