@@ -25,12 +25,10 @@ from bot.outbox._scheduler import Priority, Want
 from bot.outbox._timing import wait_event
 from bot.outbox._transport import SlackError
 from bot.outbox._workspace import RateLimited, WorkspaceOutbox
-from bot.render.stream import MARKDOWN_LIMIT, StreamView, TaskChunk, closing_fence, cut_point, open_fence
+from bot.render._limits import STREAM_MESSAGE_LIMIT as MESSAGE_LIMIT
+from bot.render.stream import StreamView, TaskChunk, closing_fence, cut_point, open_fence
 
 log = logging.getLogger(__name__)
-
-# Markdown per stream message, leaving room for the line that closes a code block cut at its end.
-MESSAGE_LIMIT = MARKDOWN_LIMIT - 500
 
 
 class StreamBroken(Exception):

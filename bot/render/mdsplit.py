@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.render._limits import MIN_CUT_LIMIT
 from bot.render._tokenizer import parse_blocks
 from bot.render.split import Piece, find_cut
-
-MIN_LIMIT = 16
 
 _LIST_MARKER = re.compile(r"(?:[-+*]|[0-9]{1,9}[.)])(?=[ \t]|$)")
 _LONG_INDENT = re.compile(r" {4,}")
@@ -52,7 +51,7 @@ def split_markdown(text: str, limit: int) -> list[Piece]:
 def cut_markdown(text: str, start: int, reopen: str, limit: int) -> tuple[Piece, str]:
     """The piece of ``text`` that begins at ``start`` (prefixed by ``reopen``, which the previous cut
     returned), with ``Piece.text`` at most ``limit`` characters, and the ``reopen`` for the piece after it."""
-    if limit < MIN_LIMIT:
+    if limit < MIN_CUT_LIMIT:
         raise ValueError(f"limit too small: {limit}")
     end = _window_end(text, start + limit)
     outline = _Outline(reopen + text[start:end], limit)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.render._limits import MIN_CUT_LIMIT
 from bot.render.mrkdwn import is_fence_line
 
 _NEWLINES = re.compile(r"\n+")
@@ -42,7 +43,7 @@ def split_mrkdwn(text: str, limit: int) -> list[str]:
 def split_pieces(text: str, limit: int) -> list[Piece]:
     """Split ``text`` so that every ``Piece.text`` is at most ``limit`` characters and has balanced fences
     (given fence lines no longer than ``limit // 4``). Always returns at least one piece."""
-    if limit < 16:
+    if limit < MIN_CUT_LIMIT:
         raise ValueError(f"limit too small: {limit}")
     pieces: list[Piece] = []
     start, opener = 0, ""

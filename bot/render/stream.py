@@ -13,14 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.render._limits import STREAM_FOOTER_LIMIT, TASK_OUTPUT_LIMIT, TASK_TITLE_LIMIT, truncate
 from bot.render.mrkdwn import ZERO_WIDTH_SPACE, neutralise
 from bot.render.timeline import _footer, _outcome, tool_summary
 from bot.turn import ToolItem, ToolStatus, TurnState
 
-MARKDOWN_LIMIT = 12_000  # markdown_text per call, and (cumulatively) markdown blocks per message
-TITLE_LIMIT = 200
-OUTPUT_LIMIT = 500
-FOOTER_LIMIT = 1_000
 CUT_OFF = "_(cut off)_"
 NO_ANSWER = "_No answer._"
 
@@ -112,8 +109,7 @@ def stream_footer(state: TurnState, *, now: float | None = None) -> str:
     parts = _outcome(state, waiting)[:1]
     if footer := _footer(state, now):
         parts.append(footer)
-    text = " · ".join(parts)
-    return text if len(text) <= FOOTER_LIMIT else text[: FOOTER_LIMIT - 1] + "…"
+    return truncate(" · ".join(parts), STREAM_FOOTER_LIMIT)
 
 
 def safe_markdown(text: str) -> str:
@@ -244,9 +240,9 @@ def _task(tool: ToolItem, position: int) -> TaskChunk:
     title = summary if tool.server else f"{name}: {summary}" if summary else name
     return TaskChunk(
         id=tool.id,
-        title=_truncate(safe_plain(title), TITLE_LIMIT),
+        title=truncate(safe_plain(title), TASK_TITLE_LIMIT),
         status=TASK_STATUS[tool.status],
-        output=_truncate(safe_plain(tool.result.strip()), OUTPUT_LIMIT),
+        output=truncate(safe_plain(tool.result.strip()), TASK_OUTPUT_LIMIT),
         position=position,
     )
 
@@ -255,7 +251,3 @@ def _without_last_word(markdown: str) -> str:
     """``markdown`` up to the whitespace before its last word (the word may still change)."""
     space = _LAST_SPACE.search(markdown)
     return markdown[: space.start()].rstrip() if space is not None else ""
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

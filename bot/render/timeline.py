@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeGuard
 
+from bot.render._limits import (
+    APPROVAL_TOOL_NAME_LIMIT,
+    STATUS_NOTICE_LIMIT,
+    STOP_REASON_LIMIT,
+    TOOL_SUMMARY_LIMIT,
+)
 from bot.render.message import Part, SlackMessage, approval_buttons, build_messages
 from bot.render.mrkdwn import safe_text
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
-
-SUMMARY_LIMIT = 80
-STOP_REASON_LIMIT = 60
-NOTICE_LIMIT = 300
 
 STATUS_EMOJI = {
     "running": ":hourglass_flowing_sand:",
@@ -49,7 +51,7 @@ def _approvable(item: TurnItem) -> TypeGuard[ToolItem]:
 def _button_label(tool: ToolItem) -> str:
     """The tool's name reduced to characters that can never form a mention or token, for a button."""
     label = "".join(ch for ch in tool.name if ch.isalnum() or ch in "._-:")
-    return label[:40] or "tool"
+    return label[:APPROVAL_TOOL_NAME_LIMIT] or "tool"
 
 
 def tool_line(tool: ToolItem) -> str:
@@ -80,7 +82,7 @@ def tool_summary(tool: ToolItem) -> str:
     else:
         strings = [value for value in args.values() if isinstance(value, str) and value.strip()]
         raw = next((value for value in strings if len(value) <= 200), strings[0] if strings else "")
-    return _one_line(raw.replace("`", ""), SUMMARY_LIMIT)
+    return _one_line(raw.replace("`", ""), TOOL_SUMMARY_LIMIT)
 
 
 def format_duration(seconds: float) -> str:
@@ -98,7 +100,7 @@ def format_duration(seconds: float) -> str:
 def _running(state: TurnState) -> list[Part]:
     status = []
     if state.notice:
-        status.append(f"_{safe_text(_one_line(state.notice, NOTICE_LIMIT))}_")
+        status.append(f"_{safe_text(_one_line(state.notice, STATUS_NOTICE_LIMIT))}_")
     status.append("_Thinking…_" if state.thinking else "_Working…_")
     return [*_timeline(state.items), Part("context", "\n".join(status))]
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.render._limits import STREAM_MARKDOWN_LIMIT
 from bot.render.stream import (
-    MARKDOWN_LIMIT,
     TaskChunk,
     closing_fence,
     cut_point,
@@ -222,4 +222,4 @@ def test_cut_point(text: str, limit: int, expected: int) -> None:
 
 
 def test_markdown_limit_is_slacks() -> None:
-    assert MARKDOWN_LIMIT == 12_000
+    assert STREAM_MARKDOWN_LIMIT == 12_000
