@@ -4,11 +4,10 @@
 Slack's limits; ``markdown_to_mrkdwn``/``safe_markdown`` and the splitters are the building blocks.
 """
 
-from bot.render.mdsplit import cut_markdown, split_markdown
+from bot.render._cut import Piece, cut_markdown, split_markdown, split_mrkdwn, split_pieces
 from bot.render.message import Part, SlackMessage, build_messages, render_notice, stop_button
 from bot.render.mrkdwn import escape, markdown_to_mrkdwn, neutralise, safe_text
 from bot.render.safemd import neutralise_markdown, safe_markdown
-from bot.render.split import Piece, split_mrkdwn, split_pieces
 from bot.render.timeline import format_duration, render_turn, tool_line, tool_summary
 
 __all__ = [

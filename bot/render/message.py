@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.interactive import APPROVE_ACTION_ID, DENY_ACTION_ID, STOP_ACTION_ID, approval_value
+from bot.render._cut import cut_markdown, split_mrkdwn
 from bot.render._limits import (
     BUTTON_LABEL_LIMIT,
     MAX_APPROVALS,
@@ -25,10 +26,8 @@ from bot.render._limits import (
     SECTION_TEXT_LIMIT,
     truncate,
 )
-from bot.render.mdsplit import cut_markdown
 from bot.render.mrkdwn import markdown_to_mrkdwn, safe_text
 from bot.render.safemd import safe_markdown
-from bot.render.split import split_mrkdwn
 
 _SEPARATOR = "\n\n"
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from markdown_it.tree import SyntaxTreeNode
 
+from bot.render._cut import MRKDWN_FENCE as FENCE
+from bot.render._cut import is_fence_line
 from bot.render._tokenizer import parse
 
 WORD_JOINER = "\u2060"
 ZERO_WIDTH_SPACE = "\u200b"
-FENCE = "```"
 RULE = "─" * 12
 _INDENT = "    "
 
@@ -41,11 +42,6 @@ def neutralise(text: str) -> str:
 def safe_text(text: str) -> str:
     """Literal text as mrkdwn: escaped, broadcasts neutralised, no ````` run left intact."""
     return _BACKTICK_RUN.sub("`" + ZERO_WIDTH_SPACE, neutralise(escape(text)))
-
-
-def is_fence_line(line: str) -> bool:
-    """True for a line that opens or closes a code block: ````` after any indentation and quote markers."""
-    return line.lstrip(" >") == FENCE
 
 
 def markdown_to_mrkdwn(markdown: str) -> str:

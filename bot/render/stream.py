@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.render._cut import closing_fence, fence_after
 from bot.render._limits import STREAM_FOOTER_LIMIT, TASK_OUTPUT_LIMIT, TASK_TITLE_LIMIT, truncate
 from bot.render.mrkdwn import ZERO_WIDTH_SPACE, neutralise
 from bot.render.timeline import _footer, _outcome, tool_summary
@@ -29,8 +30,6 @@ TASK_STATUS: dict[ToolStatus, TaskStatus] = {
     "waiting": "pending",
 }
 
-_FENCE = re.compile(r"(`{3,}|~{3,})(.*)")
-_ENTITY_TAIL = re.compile(r"&[a-z]{0,2}$")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+")
 _LAST_SPACE = re.compile(r"\s(?=\S*$)")
 
@@ -89,7 +88,7 @@ def render_stream(state: TurnState, *, now: float | None = None) -> StreamView:
             hold_from = sum(map(len, out))
         if not item.partial:
             if (fence := scanner.open_at_end()) is not None:
-                out.append(scanner.feed("\n" + _closing(fence)))
+                out.append(scanner.feed("\n" + closing_fence(fence)))
             if item.aborted:
                 out.append(scanner.feed("\n\n" + CUT_OFF))
     markdown = "".join(out)
@@ -122,32 +121,6 @@ def safe_markdown(text: str) -> str:
 def safe_plain(text: str) -> str:
     """Plain text (task titles and output) that cannot form a Slack token or broadcast."""
     return neutralise(text.replace("<", "<" + ZERO_WIDTH_SPACE))
-
-
-def open_fence(markdown: str) -> str | None:
-    """The opening line of the code block still open at the end of ``markdown``, if any."""
-    scanner = _Scanner()
-    scanner.feed(markdown)
-    return scanner.open_at_end()
-
-
-def closing_fence(opening: str) -> str:
-    """The line closing a code block opened by ``opening`` (as returned by :func:`open_fence`)."""
-    return _closing(opening)
-
-
-def cut_point(text: str, limit: int) -> int:
-    """Where to cut ``text`` (longer than ``limit``) into a piece of at most ``limit`` chars: after a blank
-    line, else after a line, else after a space, else anywhere but inside an entity."""
-    if limit <= 0:
-        return 0
-    window = text[:limit]
-    for sep in ("\n\n", "\n", " "):
-        at = window.rfind(sep, limit // 2)
-        if at > 0:
-            return at + len(sep)
-    tail = _ENTITY_TAIL.search(window)
-    return tail.start() if tail is not None and tail.start() > 0 else limit
 
 
 class _Scanner:
@@ -206,32 +179,14 @@ class _Scanner:
 
     def open_at_end(self) -> str | None:
         """The opening line of the code block open after the text so far, its last line taken as complete."""
-        return _fence_after(self.fence_line, self._line)
+        return fence_after(self.fence_line, self._line)
 
     def _end_line(self) -> None:
         line, self._line = self._line, ""
-        fence = _fence_after(self.fence_line, line)
+        fence = fence_after(self.fence_line, line)
         if fence != self.fence_line or not line.strip():
             self._tick = 0  # a fence or a blank line ends the paragraph, and any code span with it
         self.fence_line = fence
-
-
-def _fence_after(fence: str | None, line: str) -> str | None:
-    """The open code block's opening line after ``line``, given the one open before it."""
-    stripped = line.lstrip(" >").rstrip()
-    if fence is not None:
-        marker = _closing(fence)
-        closes = bool(stripped) and set(stripped) == {marker[0]} and len(stripped) >= len(marker)
-        return None if closes else fence
-    match = _FENCE.fullmatch(stripped)
-    if match is None or (match.group(1)[0] == "`" and "`" in match.group(2)):
-        return None
-    return stripped
-
-
-def _closing(opening: str) -> str:
-    char = opening[0]
-    return char * (len(opening) - len(opening.lstrip(char)))
 
 
 def _task(tool: ToolItem, position: int) -> TaskChunk:

@@ -18,7 +18,7 @@ from bot.render import (
     split_markdown,
     split_pieces,
 )
-from bot.render.mrkdwn import is_fence_line
+from bot.render._cut import is_fence_line
 from bot.turn import TextItem, ToolItem, TurnState
 
 SPECIAL_TOKEN = re.compile(r"<[!@#]")

@@ -9,12 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.render._cut import closing_fence, open_fence, stream_cut
 from bot.render._limits import STREAM_MARKDOWN_LIMIT
 from bot.render.stream import (
     TaskChunk,
-    closing_fence,
-    cut_point,
-    open_fence,
     render_stream,
     safe_markdown,
     safe_plain,
@@ -217,8 +215,8 @@ def test_open_fence_and_its_closing_line() -> None:
         ("abc", 0, 0),
     ],
 )
-def test_cut_point(text: str, limit: int, expected: int) -> None:
-    assert cut_point(text, limit) == expected
+def test_stream_cut(text: str, limit: int, expected: int) -> None:
+    assert stream_cut(text, limit) == expected
 
 
 def test_markdown_limit_is_slacks() -> None:
