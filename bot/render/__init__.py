@@ -5,9 +5,9 @@ Slack's limits; ``markdown_to_mrkdwn``/``safe_markdown`` and the splitters are t
 """
 
 from bot.render._cut import Piece, cut_markdown, split_markdown, split_mrkdwn, split_pieces
+from bot.render._safety import escape, neutralise, neutralise_markdown, safe_markdown, safe_text
 from bot.render.message import Part, SlackMessage, build_messages, render_notice, stop_button
-from bot.render.mrkdwn import escape, markdown_to_mrkdwn, neutralise, safe_text
-from bot.render.safemd import neutralise_markdown, safe_markdown
+from bot.render.mrkdwn import markdown_to_mrkdwn
 from bot.render.timeline import format_duration, render_turn, tool_line, tool_summary
 
 __all__ = [

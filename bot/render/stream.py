@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.render._cut import closing_fence, fence_after
+from bot.render._cut import closing_fence
 from bot.render._limits import STREAM_FOOTER_LIMIT, TASK_OUTPUT_LIMIT, TASK_TITLE_LIMIT, truncate
-from bot.render.mrkdwn import ZERO_WIDTH_SPACE, neutralise
+from bot.render._safety import StreamEscaper, safe_plain
 from bot.render.timeline import _footer, _outcome, tool_summary
 from bot.turn import ToolItem, ToolStatus, TurnState
 
@@ -30,7 +30,6 @@ TASK_STATUS: dict[ToolStatus, TaskStatus] = {
     "waiting": "pending",
 }
 
-_LINES = re.compile(r"[^\n]*\n|[^\n]+")
 _LAST_SPACE = re.compile(r"\s(?=\S*$)")
 
 
@@ -70,7 +69,7 @@ class StreamView:
 
 def render_stream(state: TurnState, *, now: float | None = None) -> StreamView:
     """The stream content for ``state``; ``now`` stands in for ``ended_at`` in the footer when missing."""
-    scanner = _Scanner()
+    scanner = StreamEscaper()
     out: list[str] = []
     tasks: list[TaskChunk] = []
     hold_from: int | None = None  # end of the first text still being previewed: its last word may change
@@ -109,84 +108,6 @@ def stream_footer(state: TurnState, *, now: float | None = None) -> str:
     if footer := _footer(state, now):
         parts.append(footer)
     return truncate(" · ".join(parts), STREAM_FOOTER_LIMIT)
-
-
-def safe_markdown(text: str) -> str:
-    """``text`` as Markdown that cannot ping anyone: outside code ``<``/``>`` become ``&lt;``/``&gt;``
-    (quote markers stay), inside code (or after a backtick that may open a code span) a zero-width space
-    follows each ``<``; ``@channel``/``@here``/``@everyone`` get a word joiner after the ``@``."""
-    return _Scanner().feed(text)
-
-
-def safe_plain(text: str) -> str:
-    """Plain text (task titles and output) that cannot form a Slack token or broadcast."""
-    return neutralise(text.replace("<", "<" + ZERO_WIDTH_SPACE))
-
-
-class _Scanner:
-    """Makes Markdown safe left to right, remembering whether it is inside a code block or span.
-
-    Each character's treatment depends only on the text before it, so feeding more text never changes
-    what was already returned.
-    """
-
-    def __init__(self) -> None:
-        self.fence_line: str | None = None  # opening line of the open code block
-        self._tick = 0  # length of the backtick run that may have opened a code span, else 0
-        self._line = ""  # the current line so far
-
-    def feed(self, text: str) -> str:
-        out = [self._piece(piece) for piece in _LINES.findall(text)]
-        return neutralise("".join(out))
-
-    def _piece(self, piece: str) -> str:
-        """Part of one line, ending with its newline if it has one."""
-        before = self._line
-        self._line += piece.rstrip("\n")
-        if self.fence_line is not None:
-            out = piece.replace("<", "<" + ZERO_WIDTH_SPACE)
-        else:
-            # a fence's opening line goes through here too: its backticks open a "span", so it is code
-            out = self._text(piece, quoting=not before.lstrip(" >"))
-        if piece.endswith("\n"):
-            self._end_line()
-        return out
-
-    def _text(self, piece: str, *, quoting: bool) -> str:
-        out: list[str] = []
-        index = 0
-        while index < len(piece):
-            char = piece[index]
-            if char == "`":
-                run = len(piece) - index - len(piece[index:].lstrip("`"))
-                if self._tick == 0:
-                    self._tick = run
-                elif run == self._tick:
-                    self._tick = 0
-                out.append("`" * run)
-                index += run
-                quoting = False
-                continue
-            if char == "<":
-                out.append("<" + ZERO_WIDTH_SPACE if self._tick else "&lt;")
-            elif char == ">":
-                out.append(">" if self._tick or quoting else "&gt;")
-            else:
-                out.append(char)
-            quoting = quoting and char in " >"
-            index += 1
-        return "".join(out)
-
-    def open_at_end(self) -> str | None:
-        """The opening line of the code block open after the text so far, its last line taken as complete."""
-        return fence_after(self.fence_line, self._line)
-
-    def _end_line(self) -> None:
-        line, self._line = self._line, ""
-        fence = fence_after(self.fence_line, line)
-        if fence != self.fence_line or not line.strip():
-            self._tick = 0  # a fence or a blank line ends the paragraph, and any code span with it
-        self.fence_line = fence
 
 
 def _task(tool: ToolItem, position: int) -> TaskChunk:

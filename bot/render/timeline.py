@@ -11,8 +11,8 @@ from bot.render._limits import (
     STOP_REASON_LIMIT,
     TOOL_SUMMARY_LIMIT,
 )
+from bot.render._safety import safe_text
 from bot.render.message import Part, SlackMessage, approval_buttons, build_messages
-from bot.render.mrkdwn import safe_text
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 
 STATUS_EMOJI = {
