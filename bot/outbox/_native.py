@@ -25,10 +25,10 @@ from bot.outbox._scheduler import Priority, Want
 from bot.outbox._timing import wait_event
 from bot.outbox._transport import SlackError
 from bot.outbox._workspace import RateLimited, WorkspaceOutbox
+from bot.render import StreamView, TaskChunk
 from bot.render._cut import closing_fence, open_fence
 from bot.render._cut import stream_cut as cut_point
 from bot.render._limits import STREAM_MESSAGE_LIMIT as MESSAGE_LIMIT
-from bot.render.stream import StreamView, TaskChunk
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from bot.render import (
-    SlackMessage,
-    markdown_to_mrkdwn,
-    render_turn,
-    safe_markdown,
-    split_markdown,
-    split_pieces,
-)
-from bot.render._cut import is_fence_line
+from bot.render import SlackMessage, render_turn
+from bot.render._cut import is_fence_line, split_markdown, split_pieces
+from bot.render._mrkdwn import markdown_to_mrkdwn
+from bot.render._safety import safe_markdown
 from bot.turn import TextItem, ToolItem, TurnState
 
 SPECIAL_TOKEN = re.compile(r"<[!@#]")

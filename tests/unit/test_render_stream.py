@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bot.render._cut import closing_fence, open_fence, stream_cut
 from bot.render._limits import STREAM_MARKDOWN_LIMIT
 from bot.render._safety import safe_plain, safe_stream_markdown
-from bot.render.stream import (
+from bot.render._stream import (
     TaskChunk,
     render_stream,
     stream_footer,

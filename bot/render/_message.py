@@ -26,8 +26,8 @@ from bot.render._limits import (
     SECTION_TEXT_LIMIT,
     truncate,
 )
+from bot.render._mrkdwn import markdown_to_mrkdwn
 from bot.render._safety import safe_markdown, safe_text
-from bot.render.mrkdwn import markdown_to_mrkdwn
 
 _SEPARATOR = "\n\n"
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from bot.render._cut import closing_fence
 from bot.render._limits import STREAM_FOOTER_LIMIT, TASK_OUTPUT_LIMIT, TASK_TITLE_LIMIT, truncate
 from bot.render._safety import StreamEscaper, safe_plain
-from bot.render.timeline import _footer, _outcome, tool_summary
+from bot.render._timeline import outcome_lines, tool_summary, turn_footer
 from bot.turn import ToolItem, ToolStatus, TurnState
 
 CUT_OFF = "_(cut off)_"
@@ -104,8 +104,8 @@ def stream_footer(state: TurnState, *, now: float | None = None) -> str:
     if not state.finished:
         return ""
     waiting = [item for item in state.items if isinstance(item, ToolItem) and item.status == "waiting"]
-    parts = _outcome(state, waiting)[:1]
-    if footer := _footer(state, now):
+    parts = outcome_lines(state, waiting)[:1]
+    if footer := turn_footer(state, now):
         parts.append(footer)
     return truncate(" · ".join(parts), STREAM_FOOTER_LIMIT)
 

@@ -11,8 +11,8 @@ from bot.render._limits import (
     STOP_REASON_LIMIT,
     TOOL_SUMMARY_LIMIT,
 )
+from bot.render._message import Part, SlackMessage, approval_buttons, build_messages
 from bot.render._safety import safe_text
-from bot.render.message import Part, SlackMessage, approval_buttons, build_messages
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 
 STATUS_EMOJI = {
@@ -40,7 +40,7 @@ def render_turn(
     if state.phase == "needs_action" and stop_value is not None:
         waiting = [(tool.id, _button_label(tool)) for tool in state.items if _approvable(tool)]
         actions = approval_buttons(stop_value, waiting) if waiting else None
-    return build_messages(_finished(state, now), footer=_footer(state, now), actions=actions)
+    return build_messages(_finished(state, now), footer=turn_footer(state, now), actions=actions)
 
 
 def _approvable(item: TurnItem) -> TypeGuard[ToolItem]:
@@ -127,7 +127,9 @@ def _finished(state: TurnState, now: float | None) -> list[Part]:
     ran = [tool for tool in tools if tool.status != "waiting"]
     parts = [Part("context", _tools_summary(ran, _duration(state, now)))] if ran else []
     parts += [part for item in state.items if isinstance(item, TextItem) for part in _answer(item)]
-    parts += [Part("section", line) for line in _outcome(state, [t for t in tools if t.status == "waiting"])]
+    parts += [
+        Part("section", line) for line in outcome_lines(state, [t for t in tools if t.status == "waiting"])
+    ]
     return parts or [Part("context", "_No answer._")]
 
 
@@ -141,7 +143,9 @@ def _tools_summary(tools: list[ToolItem], duration: str | None) -> str:
     return f"{line} in {duration}" if duration else line
 
 
-def _outcome(state: TurnState, waiting: list[ToolItem]) -> list[str]:
+def outcome_lines(state: TurnState, waiting: list[ToolItem]) -> list[str]:
+    """How a finished turn ended, as lines of safe mrkdwn (none when it simply finished); a turn waiting for
+    approval also lists the ``waiting`` tool calls."""
     if state.phase == "stopped":
         return [":octagonal_sign: _Stopped._"]
     if state.phase == "failed":
@@ -164,7 +168,9 @@ def _answer(item: TextItem) -> list[Part]:
     return [*parts, Part("context", "_(cut off)_")] if item.aborted else parts
 
 
-def _footer(state: TurnState, now: float | None) -> str:
+def turn_footer(state: TurnState, now: float | None) -> str:
+    """Duration, credits and an unusual stop reason, as one line of safe mrkdwn (empty when none is known);
+    ``now`` stands in for ``ended_at`` when missing."""
     parts = []
     duration = _duration(state, now)
     if duration:
