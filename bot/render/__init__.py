@@ -2,19 +2,26 @@
 
 ``render_turn`` gives the messages the edit writer posts and edits for a turn; ``render_stream`` the
 content of a native stream (``StreamView``, with a ``TaskChunk`` per tool call); ``render_notice`` a short
-message from the bot. ``escape`` makes literal text safe inside the bot's own mrkdwn.
+message from the bot. ``plan_appends`` lays a stream's growing Markdown out over stream messages for the
+native-stream writer. ``escape`` makes literal text safe inside the bot's own mrkdwn.
 """
 
 from bot.render._message import SlackMessage, render_notice
 from bot.render._safety import escape
 from bot.render._stream import StreamView, TaskChunk, render_stream
+from bot.render._stream_plan import Append, Streamed, closing_chunks, footer_blocks, plan_appends
 from bot.render._timeline import render_turn
 
 __all__ = [
+    "Append",
     "SlackMessage",
     "StreamView",
+    "Streamed",
     "TaskChunk",
+    "closing_chunks",
     "escape",
+    "footer_blocks",
+    "plan_appends",
     "render_notice",
     "render_stream",
     "render_turn",

@@ -203,7 +203,12 @@ class _Layout:
             reopen = next_reopen
 
 
+def context_block(text: str) -> dict[str, Any]:
+    """A context block showing ``text`` (safe mrkdwn), for the bot's secondary lines."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
 def _mrkdwn_block(kind: PartKind, text: str) -> dict[str, Any]:
     if kind == "context":
-        return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+        return context_block(text)
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
