@@ -57,10 +57,12 @@ def fence_count(text: str) -> int:
 
 
 def strings(value: Any) -> list[str]:
+    """Every string Slack shows in a payload: all but a button's value, which only comes back on a click."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in strings(v)]
+        button = value.get("type") == "button"
+        return [s for k, v in value.items() if not (button and k == "value") for s in strings(v)]
     if isinstance(value, list | tuple):
         return [s for v in value for s in strings(v)]
     return []
