@@ -100,6 +100,11 @@ def render_notice(text: str) -> SlackMessage:
     return SlackMessage(text=safe_text(truncate(text.strip(), NOTICE_MESSAGE_LIMIT)))
 
 
+def stop_button(value: str) -> dict[str, Any]:
+    """The actions block holding the button that stops the running turn; ``value`` comes back on click."""
+    return {"type": "actions", "elements": [_button(STOP_ACTION_ID, "Stop", value, "danger")]}
+
+
 def approval_buttons(thread_value: str, tools: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Approve / Deny buttons for tool calls waiting on a person: ``tools`` are ``(tool_use_id, label)``.
     Each button's value is :func:`bot.interactive.approval_value`. At most ``MAX_APPROVALS`` tools."""
@@ -119,22 +124,6 @@ def _button(action_id: str, text: str, value: str, style: str) -> dict[str, Any]
         "text": {"type": "plain_text", "text": text},
         "style": style,
         "value": value,
-    }
-
-
-def stop_button(value: str) -> dict[str, Any]:
-    """The actions block holding the button that stops the running turn; ``value`` comes back on click."""
-    return {
-        "type": "actions",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": STOP_ACTION_ID,
-                "text": {"type": "plain_text", "text": "Stop"},
-                "style": "danger",
-                "value": value,
-            }
-        ],
     }
 
 
