@@ -16,11 +16,8 @@ from typing import Any, Literal
 from bot.render._cut import closing_fence
 from bot.render._limits import STREAM_FOOTER_LIMIT, TASK_OUTPUT_LIMIT, TASK_TITLE_LIMIT, truncate
 from bot.render._safety import StreamEscaper, safe_plain
-from bot.render._timeline import outcome_lines, tool_summary, turn_footer
+from bot.render._timeline import CUT_OFF, NO_ANSWER, outcome_lines, tool_summary, turn_footer
 from bot.turn import ToolItem, ToolStatus, TurnState
-
-CUT_OFF = "_(cut off)_"
-NO_ANSWER = "_No answer._"
 
 TaskStatus = Literal["pending", "in_progress", "complete", "error"]
 TASK_STATUS: dict[ToolStatus, TaskStatus] = {

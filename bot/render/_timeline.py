@@ -15,6 +15,9 @@ from bot.render._message import Part, SlackMessage, approval_buttons, build_mess
 from bot.render._safety import safe_text
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 
+CUT_OFF = "_(cut off)_"  # after a text the agent did not finish
+NO_ANSWER = "_No answer._"  # a finished turn that showed nothing
+
 STATUS_EMOJI = {
     "running": ":hourglass_flowing_sand:",
     "done": ":white_check_mark:",
@@ -130,7 +133,7 @@ def _finished(state: TurnState, now: float | None) -> list[Part]:
     parts += [
         Part("section", line) for line in outcome_lines(state, [t for t in tools if t.status == "waiting"])
     ]
-    return parts or [Part("context", "_No answer._")]
+    return parts or [Part("context", NO_ANSWER)]
 
 
 def _tools_summary(tools: list[ToolItem], duration: str | None) -> str:
@@ -165,7 +168,7 @@ def outcome_lines(state: TurnState, waiting: list[ToolItem]) -> list[str]:
 def _answer(item: TextItem) -> list[Part]:
     """The item's Markdown, and a note when its message was cut off."""
     parts = [Part("markdown", item.text)] if item.text.strip() else []
-    return [*parts, Part("context", "_(cut off)_")] if item.aborted else parts
+    return [*parts, Part("context", CUT_OFF)] if item.aborted else parts
 
 
 def turn_footer(state: TurnState, now: float | None) -> str:
