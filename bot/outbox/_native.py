@@ -5,7 +5,7 @@ starts a stream in the thread; later writes append only what is new (the Markdow
 are new or changed). A finished turn appends the rest of its answer first (``chat.appendStream`` has the
 larger budget) and then stops the stream with the footer. Slack ends streams after about five minutes, so a
 stream older than ``rollover_seconds`` (or one whose message is full) is stopped and the answer continues in
-a new stream message.
+a new stream message. What goes into which message is planned by ``bot.render.plan_appends``.
 
 Streamed text cannot be taken back. When the new Markdown does not extend what was streamed, or on any
 stream error, the current stream is stopped and an edit writer over the same messages takes over the rest of
