@@ -19,6 +19,8 @@ WHITESPACE = re.compile(r"\s")
 
 @dataclass
 class Message:
+    """One stream message: the chunks appended to it, and those it was ended with."""
+
     chunks: list[dict[str, Any]] = field(default_factory=list)
     closing: list[dict[str, Any]] = field(default_factory=list)
 
@@ -62,8 +64,8 @@ class Stream:
             assert text.startswith(opening + "\n"), (opening, text)
             text = text.removeprefix(opening + "\n")
         assert WHITESPACE.sub("", text) == WHITESPACE.sub("", added)
-        if not before.in_message and text:
-            assert not text[:1].isspace() or opening is not None
+        if not before.in_message and text:  # the top of a new message: no blank space, code keeps its indent
+            assert not (text.startswith("\n") if opening is not None else text[:1].isspace()), text
 
 
 @st.composite
