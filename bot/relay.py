@@ -17,8 +17,7 @@ from dataclasses import dataclass, replace
 from bot.models import TurnRecord
 from bot.outbox import EditWriter, FramePacer, NativeStreamWriter, Outbox
 from bot.qoder import AuthenticationError, NotFoundError, PermissionDeniedError, QoderClient, QoderError
-from bot.render import SlackMessage, render_turn
-from bot.render.stream import render_stream
+from bot.render import SlackMessage, render_stream, render_turn
 from bot.store import Store
 from bot.turn import TurnState, fold
 

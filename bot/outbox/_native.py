@@ -5,7 +5,7 @@ starts a stream in the thread; later writes append only what is new (the Markdow
 are new or changed). A finished turn appends the rest of its answer first (``chat.appendStream`` has the
 larger budget) and then stops the stream with the footer. Slack ends streams after about five minutes, so a
 stream older than ``rollover_seconds`` (or one whose message is full) is stopped and the answer continues in
-a new stream message.
+a new stream message. What goes into which message is planned by ``bot.render.plan_appends``.
 
 Streamed text cannot be taken back. When the new Markdown does not extend what was streamed, or on any
 stream error, the current stream is stopped and an edit writer over the same messages takes over the rest of
@@ -25,12 +25,9 @@ from bot.outbox._scheduler import Priority, Want
 from bot.outbox._timing import wait_event
 from bot.outbox._transport import SlackError
 from bot.outbox._workspace import RateLimited, WorkspaceOutbox
-from bot.render.stream import MARKDOWN_LIMIT, StreamView, TaskChunk, closing_fence, cut_point, open_fence
+from bot.render import Streamed, StreamView, TaskChunk, closing_chunks, footer_blocks, plan_appends
 
 log = logging.getLogger(__name__)
-
-# Markdown per stream message, leaving room for the line that closes a code block cut at its end.
-MESSAGE_LIMIT = MARKDOWN_LIMIT - 500
 
 
 class StreamBroken(Exception):
@@ -87,8 +84,7 @@ class NativeStreamWriter(FramePacer[Frame]):
         # what the stream shows
         self._stream_ts: str | None = None  # the open stream, if any
         self._stream_started = 0.0
-        self._message_chars = 0  # markdown in the open stream's message
-        self._streamed = ""  # the turn's markdown sent so far, over all messages
+        self._streamed = Streamed()
         self._tasks: dict[str, TaskChunk] = {}  # task cards as last sent, by id
         self._stopped = False  # the final stop was sent
         self._last_frame: Frame | None = None
@@ -192,70 +188,25 @@ class NativeStreamWriter(FramePacer[Frame]):
     async def _write(self, view: StreamView, *, finished: bool) -> None:
         changed = [task for task in view.tasks if _card(self._tasks.get(task.id)) != _card(task)]
         if self._stopped:
-            if view.markdown != self._streamed or changed:
+            if view.markdown != self._streamed.markdown or changed:
                 raise StreamBroken("the turn changed after its stream was stopped")
             return
-        if not view.markdown.startswith(self._streamed):
+        if not view.markdown.startswith(self._streamed.markdown):
             raise StreamBroken("the answer no longer extends what was streamed")
         if self._stream_ts is not None and self._clock() - self._stream_started >= self._rollover:
             await self._end_stream()
-        rest = view.markdown[len(self._streamed) :]
-        while True:
-            reopen = self._reopen()
-            room = max(MESSAGE_LIMIT - self._message_chars - len(reopen), 0)
-            cut = len(rest) if len(rest) <= room else cut_point(rest, room)
-            last = cut == len(rest)
-            end = len(self._streamed) + cut
-            now = changed if last else [task for task in changed if task.position <= end]
-            chunks = self._chunks(reopen, rest[:cut], now)
-            if self._stream_ts is None and (chunks or not self._reply_ts or (last and finished)):
+        for append in plan_appends(self._streamed, view.markdown, changed):
+            chunks = list(append.chunks)
+            if self._stream_ts is None and (chunks or not self._reply_ts or (not append.full and finished)):
                 await self._start(chunks)
             elif chunks:
                 await self._call("chat.appendStream", ts=self._stream_ts, chunks=chunks)
-            self._sent(rest[:cut], chunks, now)
-            changed = [task for task in changed if task not in now]
-            rest = rest[cut:]
-            if last:
-                break
-            await self._end_stream()  # the message is full
+            self._streamed = append.streamed
+            self._tasks.update((task.id, task) for task in append.tasks)
+            if append.full:
+                await self._end_stream()
         if finished and not self._stopped:
             await self._stop(view.footer)
-
-    def _reopen(self) -> str:
-        """The line reopening a code block cut by the previous message, until the new one has markdown."""
-        if self._message_chars or not self._streamed:
-            return ""
-        opening = open_fence(self._streamed)
-        return f"{opening}\n" if opening is not None else ""
-
-    def _chunks(self, reopen: str, markdown: str, tasks: list[TaskChunk]) -> list[dict[str, Any]]:
-        """``markdown`` (prefixed by ``reopen``) with ``tasks`` placed where they are in the timeline.
-        A new message does not start with blank space (inside a reopened code block, with blank lines)."""
-        chunks: list[dict[str, Any]] = []
-        start = len(self._streamed)
-        fresh = not self._message_chars
-        done = 0
-
-        def text(piece: str) -> None:
-            nonlocal reopen, fresh
-            if fresh:
-                piece = piece.lstrip("\n") if reopen else piece.lstrip()
-            if piece:
-                chunks.append(_markdown(reopen + piece))
-                reopen, fresh = "", False
-
-        for task in sorted(tasks, key=lambda t: t.position):
-            at = min(max(task.position - start, done), len(markdown))
-            text(markdown[done:at])
-            done = at
-            chunks.append(task.chunk())
-        text(markdown[done:])
-        return chunks
-
-    def _sent(self, markdown: str, chunks: list[dict[str, Any]], tasks: list[TaskChunk]) -> None:
-        self._streamed += markdown
-        self._message_chars += sum(len(chunk["text"]) for chunk in chunks if chunk["type"] == "markdown_text")
-        self._tasks.update((task.id, task) for task in tasks)
 
     async def _start(self, chunks: list[dict[str, Any]]) -> None:
         args: dict[str, Any] = {
@@ -271,32 +222,29 @@ class NativeStreamWriter(FramePacer[Frame]):
             raise StreamBroken("chat.startStream returned no ts")
         self._stream_ts = str(ts)
         self._stream_started = self._clock()
-        self._message_chars = 0
         self._reply_ts.append(self._stream_ts)
         if self._on_posted is not None:
             await self._notify(self._on_posted(self._stream_ts))
 
     async def _stop(self, footer: str) -> None:
         args: dict[str, Any] = {"ts": self._stream_ts}
-        if footer:
-            args["blocks"] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}]
+        if blocks := footer_blocks(footer):
+            args["blocks"] = blocks
         await self._call("chat.stopStream", **args)
         self._stream_ts = None
-        self._message_chars = 0
+        self._streamed = self._streamed.ended()
         self._stopped = True
 
     async def _end_stream(self) -> None:
         """Stop the open stream so the answer can continue in a new one; closes a code block left open."""
         if self._stream_ts is None:
             return
-        opening = open_fence(self._streamed) if self._message_chars else None
         args: dict[str, Any] = {"ts": self._stream_ts}
-        if opening is not None:
-            newline = "" if self._streamed.endswith("\n") else "\n"
-            args["chunks"] = [_markdown(newline + closing_fence(opening))]
+        if chunks := closing_chunks(self._streamed):
+            args["chunks"] = chunks
         await self._call("chat.stopStream", **args)
         self._stream_ts = None
-        self._message_chars = 0
+        self._streamed = self._streamed.ended()
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call ``method`` when the workspace budget grants it; after a 429, again with a new grant."""
@@ -312,10 +260,6 @@ class NativeStreamWriter(FramePacer[Frame]):
             await callback
         except Exception:
             log.exception("could not record the stream of %s/%s", self._channel, self._thread_ts)
-
-
-def _markdown(text: str) -> dict[str, Any]:
-    return {"type": "markdown_text", "text": text}
 
 
 def _card(task: TaskChunk | None) -> tuple[str, str, str] | None:

@@ -1,35 +1,28 @@
-"""Turn state and agent Markdown into Slack messages: pure functions, no I/O.
+"""Turn state and agent Markdown into Slack output: pure functions, no I/O.
 
-``render_turn`` is what the publisher posts for a turn; ``build_messages`` lays out content parts within
-Slack's limits; ``markdown_to_mrkdwn``/``safe_markdown`` and the splitters are the building blocks.
+``render_turn`` gives the messages the edit writer posts and edits for a turn; ``render_stream`` the
+content of a native stream (``StreamView``, with a ``TaskChunk`` per tool call); ``render_notice`` a short
+message from the bot. ``plan_appends`` lays a stream's growing Markdown out over stream messages for the
+native-stream writer. ``escape`` makes literal text safe inside the bot's own mrkdwn.
 """
 
-from bot.render.mdsplit import cut_markdown, split_markdown
-from bot.render.message import Part, SlackMessage, build_messages, render_notice, stop_button
-from bot.render.mrkdwn import escape, markdown_to_mrkdwn, neutralise, safe_text
-from bot.render.safemd import neutralise_markdown, safe_markdown
-from bot.render.split import Piece, split_mrkdwn, split_pieces
-from bot.render.timeline import format_duration, render_turn, tool_line, tool_summary
+from bot.render._message import SlackMessage, render_notice
+from bot.render._safety import escape
+from bot.render._stream import StreamView, TaskChunk, render_stream
+from bot.render._stream_plan import Append, Streamed, closing_chunks, footer_blocks, plan_appends
+from bot.render._timeline import render_turn
 
 __all__ = [
-    "Part",
-    "Piece",
+    "Append",
     "SlackMessage",
-    "build_messages",
-    "cut_markdown",
+    "StreamView",
+    "Streamed",
+    "TaskChunk",
+    "closing_chunks",
     "escape",
-    "format_duration",
-    "markdown_to_mrkdwn",
-    "neutralise",
-    "neutralise_markdown",
+    "footer_blocks",
+    "plan_appends",
     "render_notice",
+    "render_stream",
     "render_turn",
-    "safe_markdown",
-    "safe_text",
-    "split_markdown",
-    "split_mrkdwn",
-    "split_pieces",
-    "stop_button",
-    "tool_line",
-    "tool_summary",
 ]

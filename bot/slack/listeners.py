@@ -8,8 +8,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.interactive import (
+    APPROVE_ACTION_ID,
+    DENY_ACTION_ID,
+    STOP_ACTION_ID,
+    parse_approval_value,
+    parse_stop_value,
+)
 from bot.models import ThreadKey
-from bot.render.message import APPROVE_ACTION_ID, DENY_ACTION_ID, STOP_ACTION_ID
 from bot.slack.commands import handle_command
 from bot.slack.text import to_agent_text
 from bot.threads import IncomingMessage, UseCases
@@ -62,7 +68,7 @@ def register(app: AsyncApp, use_cases: UseCases, *, stop_reactions: tuple[str, .
     async def on_stop_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         try:
-            thread = ThreadKey.parse(str(action.get("value", "")))
+            thread = parse_stop_value(str(action.get("value", "")))
         except ValueError:
             log.warning("stop button with an unreadable value ignored")
             return
@@ -72,9 +78,8 @@ def register(app: AsyncApp, use_cases: UseCases, *, stop_reactions: tuple[str, .
 
     async def on_approval(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        thread_value, _, tool_use_id = str(action.get("value", "")).rpartition("|")
         try:
-            thread = ThreadKey.parse(thread_value)
+            thread, tool_use_id = parse_approval_value(str(action.get("value", "")))
         except ValueError:
             log.warning("approval button with an unreadable value ignored")
             return

@@ -14,9 +14,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.outbox import EditWriter, Limits, NativeStreamWriter, Rate, WebClientTransport, WorkspaceOutbox
 from bot.outbox import slack_limits as default_limits
-from bot.render import render_turn
-from bot.render.mrkdwn import is_fence_line
-from bot.render.stream import MARKDOWN_LIMIT, render_stream
+from bot.render import render_stream, render_turn
+from bot.render._cut import is_fence_line
+from bot.render._limits import STREAM_MARKDOWN_LIMIT as MARKDOWN_LIMIT
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 from tests.fakes.slack_api import FakeSlack, Message
 

@@ -11,18 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.render import (
-    SlackMessage,
-    escape,
-    format_duration,
-    markdown_to_mrkdwn,
-    render_notice,
-    render_turn,
-    safe_markdown,
-    split_markdown,
-    split_mrkdwn,
-    tool_summary,
-)
+from bot.render import SlackMessage, escape, render_notice, render_turn
+from bot.render._cut import split_markdown, split_mrkdwn
+from bot.render._mrkdwn import markdown_to_mrkdwn
+from bot.render._safety import safe_markdown
+from bot.render._timeline import format_duration, tool_summary
 from bot.turn import TextItem, ToolItem, TurnState
 
 WJ = "\u2060"

@@ -10,15 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from bot.render import (
-    SlackMessage,
-    markdown_to_mrkdwn,
-    render_turn,
-    safe_markdown,
-    split_markdown,
-    split_pieces,
-)
-from bot.render.mrkdwn import is_fence_line
+from bot.render import SlackMessage, render_turn
+from bot.render._cut import is_fence_line, split_markdown, split_pieces
+from bot.render._mrkdwn import markdown_to_mrkdwn
+from bot.render._safety import safe_markdown
 from bot.turn import TextItem, ToolItem, TurnState
 
 SPECIAL_TOKEN = re.compile(r"<[!@#]")
@@ -62,10 +57,12 @@ def fence_count(text: str) -> int:
 
 
 def strings(value: Any) -> list[str]:
+    """Every string Slack shows in a payload: all but a button's value, which only comes back on a click."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in strings(v)]
+        button = value.get("type") == "button"
+        return [s for k, v in value.items() if not (button and k == "value") for s in strings(v)]
     if isinstance(value, list | tuple):
         return [s for v in value for s in strings(v)]
     return []

@@ -9,15 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.render.stream import (
-    MARKDOWN_LIMIT,
+from bot.render._cut import closing_fence, open_fence, stream_cut
+from bot.render._limits import STREAM_MARKDOWN_LIMIT
+from bot.render._safety import safe_plain, safe_stream_markdown
+from bot.render._stream import (
     TaskChunk,
-    closing_fence,
-    cut_point,
-    open_fence,
     render_stream,
-    safe_markdown,
-    safe_plain,
     stream_footer,
 )
 from bot.turn import TextItem, ToolItem, TurnState
@@ -34,7 +31,7 @@ def assert_harmless(text: str) -> None:
     assert not BARE_BROADCAST.search(text), text
 
 
-# --- safe_markdown --------------------------------------------------------------------------------------
+# --- safe_stream_markdown --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -50,30 +47,30 @@ def assert_harmless(text: str) -> None:
     ],
 )
 def test_nothing_pings(markdown: str) -> None:
-    assert_harmless(safe_markdown(markdown))
+    assert_harmless(safe_stream_markdown(markdown))
 
 
 def test_outside_code_angle_brackets_become_entities() -> None:
-    assert safe_markdown("a <b> c") == "a &lt;b&gt; c"
+    assert safe_stream_markdown("a <b> c") == "a &lt;b&gt; c"
 
 
 def test_inside_code_a_zero_width_space_follows_each_angle_bracket() -> None:
-    assert safe_markdown("see `<@U1>`") == f"see `<{ZWSP}@U1>`"
-    assert safe_markdown("```\nif a<b>c:\n```") == f"```\nif a<{ZWSP}b>c:\n```"
+    assert safe_stream_markdown("see `<@U1>`") == f"see `<{ZWSP}@U1>`"
+    assert safe_stream_markdown("```\nif a<b>c:\n```") == f"```\nif a<{ZWSP}b>c:\n```"
 
 
 def test_quote_markers_stay() -> None:
-    assert safe_markdown("> quoted <x>\n>> deeper") == "> quoted &lt;x&gt;\n>> deeper"
+    assert safe_stream_markdown("> quoted <x>\n>> deeper") == "> quoted &lt;x&gt;\n>> deeper"
 
 
 def test_broadcasts_get_a_word_joiner() -> None:
-    assert safe_markdown("hi @here and @channel, mail a@here.com") == (
+    assert safe_stream_markdown("hi @here and @channel, mail a@here.com") == (
         f"hi @{WJ}here and @{WJ}channel, mail a@here.com"
     )
 
 
 def test_text_after_a_closed_code_block_is_text_again() -> None:
-    assert safe_markdown("```\n<a>\n```\n<b>") == f"```\n<{ZWSP}a>\n```\n&lt;b&gt;"
+    assert safe_stream_markdown("```\n<a>\n```\n<b>") == f"```\n<{ZWSP}a>\n```\n&lt;b&gt;"
 
 
 def test_safe_plain_breaks_tokens_without_entities() -> None:
@@ -217,9 +214,9 @@ def test_open_fence_and_its_closing_line() -> None:
         ("abc", 0, 0),
     ],
 )
-def test_cut_point(text: str, limit: int, expected: int) -> None:
-    assert cut_point(text, limit) == expected
+def test_stream_cut(text: str, limit: int, expected: int) -> None:
+    assert stream_cut(text, limit) == expected
 
 
 def test_markdown_limit_is_slacks() -> None:
-    assert MARKDOWN_LIMIT == 12_000
+    assert STREAM_MARKDOWN_LIMIT == 12_000

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeGuard
 
-from bot.render.message import Part, SlackMessage, approval_buttons, build_messages
-from bot.render.mrkdwn import safe_text
+from bot.render._limits import (
+    APPROVAL_TOOL_NAME_LIMIT,
+    STATUS_NOTICE_LIMIT,
+    STOP_REASON_LIMIT,
+    TOOL_SUMMARY_LIMIT,
+)
+from bot.render._message import Part, SlackMessage, approval_buttons, build_messages
+from bot.render._safety import safe_text
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 
-SUMMARY_LIMIT = 80
-STOP_REASON_LIMIT = 60
-NOTICE_LIMIT = 300
+CUT_OFF = "_(cut off)_"  # after a text the agent did not finish
+NO_ANSWER = "_No answer._"  # a finished turn that showed nothing
 
 STATUS_EMOJI = {
     "running": ":hourglass_flowing_sand:",
@@ -38,7 +43,7 @@ def render_turn(
     if state.phase == "needs_action" and stop_value is not None:
         waiting = [(tool.id, _button_label(tool)) for tool in state.items if _approvable(tool)]
         actions = approval_buttons(stop_value, waiting) if waiting else None
-    return build_messages(_finished(state, now), footer=_footer(state, now), actions=actions)
+    return build_messages(_finished(state, now), footer=turn_footer(state, now), actions=actions)
 
 
 def _approvable(item: TurnItem) -> TypeGuard[ToolItem]:
@@ -49,7 +54,7 @@ def _approvable(item: TurnItem) -> TypeGuard[ToolItem]:
 def _button_label(tool: ToolItem) -> str:
     """The tool's name reduced to characters that can never form a mention or token, for a button."""
     label = "".join(ch for ch in tool.name if ch.isalnum() or ch in "._-:")
-    return label[:40] or "tool"
+    return label[:APPROVAL_TOOL_NAME_LIMIT] or "tool"
 
 
 def tool_line(tool: ToolItem) -> str:
@@ -80,7 +85,7 @@ def tool_summary(tool: ToolItem) -> str:
     else:
         strings = [value for value in args.values() if isinstance(value, str) and value.strip()]
         raw = next((value for value in strings if len(value) <= 200), strings[0] if strings else "")
-    return _one_line(raw.replace("`", ""), SUMMARY_LIMIT)
+    return _one_line(raw.replace("`", ""), TOOL_SUMMARY_LIMIT)
 
 
 def format_duration(seconds: float) -> str:
@@ -98,7 +103,7 @@ def format_duration(seconds: float) -> str:
 def _running(state: TurnState) -> list[Part]:
     status = []
     if state.notice:
-        status.append(f"_{safe_text(_one_line(state.notice, NOTICE_LIMIT))}_")
+        status.append(f"_{safe_text(_one_line(state.notice, STATUS_NOTICE_LIMIT))}_")
     status.append("_Thinking…_" if state.thinking else "_Working…_")
     return [*_timeline(state.items), Part("context", "\n".join(status))]
 
@@ -125,8 +130,10 @@ def _finished(state: TurnState, now: float | None) -> list[Part]:
     ran = [tool for tool in tools if tool.status != "waiting"]
     parts = [Part("context", _tools_summary(ran, _duration(state, now)))] if ran else []
     parts += [part for item in state.items if isinstance(item, TextItem) for part in _answer(item)]
-    parts += [Part("section", line) for line in _outcome(state, [t for t in tools if t.status == "waiting"])]
-    return parts or [Part("context", "_No answer._")]
+    parts += [
+        Part("section", line) for line in outcome_lines(state, [t for t in tools if t.status == "waiting"])
+    ]
+    return parts or [Part("context", NO_ANSWER)]
 
 
 def _tools_summary(tools: list[ToolItem], duration: str | None) -> str:
@@ -139,7 +146,9 @@ def _tools_summary(tools: list[ToolItem], duration: str | None) -> str:
     return f"{line} in {duration}" if duration else line
 
 
-def _outcome(state: TurnState, waiting: list[ToolItem]) -> list[str]:
+def outcome_lines(state: TurnState, waiting: list[ToolItem]) -> list[str]:
+    """How a finished turn ended, as lines of safe mrkdwn (none when it simply finished); a turn waiting for
+    approval also lists the ``waiting`` tool calls."""
     if state.phase == "stopped":
         return [":octagonal_sign: _Stopped._"]
     if state.phase == "failed":
@@ -159,10 +168,12 @@ def _outcome(state: TurnState, waiting: list[ToolItem]) -> list[str]:
 def _answer(item: TextItem) -> list[Part]:
     """The item's Markdown, and a note when its message was cut off."""
     parts = [Part("markdown", item.text)] if item.text.strip() else []
-    return [*parts, Part("context", "_(cut off)_")] if item.aborted else parts
+    return [*parts, Part("context", CUT_OFF)] if item.aborted else parts
 
 
-def _footer(state: TurnState, now: float | None) -> str:
+def turn_footer(state: TurnState, now: float | None) -> str:
+    """Duration, credits and an unusual stop reason, as one line of safe mrkdwn (empty when none is known);
+    ``now`` stands in for ``ended_at`` when missing."""
     parts = []
     duration = _duration(state, now)
     if duration:

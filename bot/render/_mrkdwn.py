@@ -1,61 +1,34 @@
 """Markdown (what agents write) to Slack mrkdwn (what Slack renders), made safe to post.
 
-Every piece of literal text goes through :func:`safe_text`: ``& < >`` become entities (so nothing the agent
-writes can form a ``<!channel>``/``<@U…>`` token), ``@channel``/``@here``/``@everyone`` get a word joiner
-after the ``@``, and runs of three backticks get a zero-width space so they cannot open or close a Slack
-code block. The only ``<`` in the output is the start of a ``<url|label>`` link we build ourselves, and only
-for http(s), mailto and slack URLs.
+Every piece of literal text goes through :func:`bot.render._safety.safe_text`, so nothing the agent writes
+can form a ``<!channel>``/``<@U…>`` token, a broadcast or a code block. The only ``<`` in the output is the
+start of a ``<url|label>`` link we build ourselves, and only for http(s), mailto and slack URLs.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 
-from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-WORD_JOINER = "\u2060"
-ZERO_WIDTH_SPACE = "\u200b"
-FENCE = "```"
+from bot.render._cut import MRKDWN_FENCE, is_fence_line
+from bot.render._safety import escape, neutralise_url, safe_text
+from bot.render._tokenizer import parse
+
 RULE = "─" * 12
 _INDENT = "    "
 
-_BROADCAST = re.compile(r"(?<!\w)@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
-_BACKTICK_RUN = re.compile(r"`(?=``)")
 _LINK_SCHEMES = ("http://", "https://", "mailto:", "slack://")
-
-_md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-
-
-def escape(text: str) -> str:
-    """Replace ``&``, ``<`` and ``>`` with Slack's entities; nothing else changes."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def neutralise(text: str) -> str:
-    """Put a word joiner after the ``@`` of ``@channel``, ``@here`` and ``@everyone`` so they never notify."""
-    return _BROADCAST.sub("@" + WORD_JOINER, text)
-
-
-def safe_text(text: str) -> str:
-    """Literal text as mrkdwn: escaped, broadcasts neutralised, no ````` run left intact."""
-    return _BACKTICK_RUN.sub("`" + ZERO_WIDTH_SPACE, neutralise(escape(text)))
-
-
-def is_fence_line(line: str) -> bool:
-    """True for a line that opens or closes a code block: ````` after any indentation and quote markers."""
-    return line.lstrip(" >") == FENCE
 
 
 def markdown_to_mrkdwn(markdown: str) -> str:
     """Convert CommonMark (plus tables and strikethrough) to safe Slack mrkdwn.
 
     Blocks are separated by a blank line; code block contents are kept verbatim apart from
-    :func:`safe_text`; the result has balanced fences and no leading or trailing newlines.
+    :func:`bot.render._safety.safe_text`; the result has balanced fences and no leading or trailing newlines.
     """
-    root = SyntaxTreeNode(_md.parse(markdown))
+    root = SyntaxTreeNode(parse(markdown))
     return _join(_blocks(root.children)).strip("\n")
 
 
@@ -100,7 +73,7 @@ def _code_block(content: str) -> str:
     body = safe_text(content)
     if body and not body.endswith("\n"):
         body += "\n"
-    return f"{FENCE}\n{body}{FENCE}"
+    return f"{MRKDWN_FENCE}\n{body}{MRKDWN_FENCE}"
 
 
 def _list(node: SyntaxTreeNode) -> str:
@@ -162,7 +135,7 @@ def _link(url: str, label: str, fallback: str) -> str:
     """``<url|label>`` for linkable schemes; otherwise the label as rendered text, so no token can form."""
     if not url.lower().startswith(_LINK_SCHEMES):
         return fallback
-    target = escape(_BROADCAST.sub("%40", url.replace("|", "%7C").replace(" ", "%20")))
+    target = escape(neutralise_url(url.replace("|", "%7C").replace(" ", "%20")))
     label = " ".join(label.split())
     if not label or label == url:
         return f"<{target}>"
@@ -194,7 +167,7 @@ def _table(node: SyntaxTreeNode) -> str:
     widths = [max(1, *(_width(row[i]) for row in rows)) for i in range(columns)]
     lines = [_table_row(row, widths, aligns) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
-    return f"{FENCE}\n{safe_text(chr(10).join(lines))}\n{FENCE}"
+    return f"{MRKDWN_FENCE}\n{safe_text(chr(10).join(lines))}\n{MRKDWN_FENCE}"
 
 
 def _table_row(cells: list[str], widths: list[int], aligns: list[str]) -> str:

@@ -11,28 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.render.mdsplit import MIN_LIMIT, cut_markdown
-from bot.render.mrkdwn import markdown_to_mrkdwn, safe_text
-from bot.render.safemd import safe_markdown
-from bot.render.split import split_mrkdwn
+from bot.interactive import APPROVE_ACTION_ID, DENY_ACTION_ID, STOP_ACTION_ID, approval_value
+from bot.render._cut import cut_markdown, split_mrkdwn
+from bot.render._limits import (
+    BUTTON_LABEL_LIMIT,
+    MAX_APPROVALS,
+    MESSAGE_CONTENT_BLOCKS,
+    MESSAGE_CONTENT_LIMIT,
+    MESSAGE_FOOTER_LIMIT,
+    MESSAGE_MARKDOWN_LIMIT,
+    MESSAGE_MIN_ROOM,
+    MIN_CUT_LIMIT,
+    NOTICE_MESSAGE_LIMIT,
+    SECTION_TEXT_LIMIT,
+    truncate,
+)
+from bot.render._mrkdwn import markdown_to_mrkdwn
+from bot.render._safety import safe_markdown, safe_text
 
-TEXT_LIMIT = 3_900
-SECTION_LIMIT = 3_000
-# Slack allows 12,000 characters of markdown blocks per message but has refused ~13k of blocks in total.
-MARKDOWN_LIMIT = 11_000
-BLOCK_LIMIT = 50
-FOOTER_LIMIT = 198
-# Content is cut to leave room for the footer, so a footer appearing never moves earlier cuts.
-CONTENT_LIMIT = TEXT_LIMIT - FOOTER_LIMIT - 2
-CONTENT_BLOCKS = BLOCK_LIMIT - 2  # the stop button and the footer
-# Agent text starts a new message rather than a piece shorter than this at the end of a full one.
-MIN_ROOM = 400
-NOTICE_LIMIT = 500
-STOP_ACTION_ID = "qoder_stop"
-APPROVE_ACTION_ID = "qoder_approve"
-DENY_ACTION_ID = "qoder_deny"
-MAX_APPROVALS = 5
-BUTTON_LABEL_LIMIT = 60
 _SEPARATOR = "\n\n"
 
 PartKind = Literal["markdown", "section", "context"]
@@ -79,7 +75,7 @@ def build_messages(
         if part.kind == "markdown":
             layout.add_markdown(part.text)
         else:
-            for piece in split_mrkdwn(part.text, SECTION_LIMIT):
+            for piece in split_mrkdwn(part.text, SECTION_TEXT_LIMIT):
                 if piece.strip():
                     layout.add(_Chunk(_mrkdwn_block(part.kind, piece), piece))
     pages = layout.pages or [[]]
@@ -92,7 +88,7 @@ def build_messages(
                 blocks.append(stop_button(stop_value))
             if actions is not None:
                 blocks.append(actions)
-            if footer := _truncate(footer, FOOTER_LIMIT):
+            if footer := truncate(footer, MESSAGE_FOOTER_LIMIT):
                 blocks.append(_mrkdwn_block("context", footer))
                 texts.append(footer)
         messages.append(SlackMessage(text=_SEPARATOR.join(texts) or "…", blocks=tuple(blocks)))
@@ -101,16 +97,21 @@ def build_messages(
 
 def render_notice(text: str) -> SlackMessage:
     """A short plain sentence from the bot (e.g. that a message was queued), escaped."""
-    return SlackMessage(text=safe_text(_truncate(text.strip(), NOTICE_LIMIT)))
+    return SlackMessage(text=safe_text(truncate(text.strip(), NOTICE_MESSAGE_LIMIT)))
+
+
+def stop_button(value: str) -> dict[str, Any]:
+    """The actions block holding the button that stops the running turn; ``value`` comes back on click."""
+    return {"type": "actions", "elements": [_button(STOP_ACTION_ID, "Stop", value, "danger")]}
 
 
 def approval_buttons(thread_value: str, tools: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Approve / Deny buttons for tool calls waiting on a person: ``tools`` are ``(tool_use_id, label)``.
-    Each button's value is ``"<thread_value>|<tool_use_id>"``. At most ``MAX_APPROVALS`` tools."""
+    Each button's value is :func:`bot.interactive.approval_value`. At most ``MAX_APPROVALS`` tools."""
     elements: list[dict[str, Any]] = []
     for tool_use_id, label in tools[:MAX_APPROVALS]:
-        value = f"{thread_value}|{tool_use_id}"
-        name = _truncate(label, BUTTON_LABEL_LIMIT)
+        value = approval_value(thread_value, tool_use_id)
+        name = truncate(label, BUTTON_LABEL_LIMIT)
         elements.append(_button(APPROVE_ACTION_ID, f"Approve {name}", value, "primary"))
         elements.append(_button(DENY_ACTION_ID, f"Deny {name}", value, "danger"))
     return {"type": "actions", "elements": elements}
@@ -123,22 +124,6 @@ def _button(action_id: str, text: str, value: str, style: str) -> dict[str, Any]
         "text": {"type": "plain_text", "text": text},
         "style": style,
         "value": value,
-    }
-
-
-def stop_button(value: str) -> dict[str, Any]:
-    """The actions block holding the button that stops the running turn; ``value`` comes back on click."""
-    return {
-        "type": "actions",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": STOP_ACTION_ID,
-                "text": {"type": "plain_text", "text": "Stop"},
-                "style": "danger",
-                "value": value,
-            }
-        ],
     }
 
 
@@ -160,15 +145,15 @@ class _Layout:
 
     def room(self) -> tuple[int, int]:
         """Characters of mrkdwn and of markdown blocks the message the next chunk goes into can take."""
-        if self._break or len(self.pages[-1]) >= CONTENT_BLOCKS:
-            return CONTENT_LIMIT, MARKDOWN_LIMIT
-        return CONTENT_LIMIT - self._text - len(_SEPARATOR), MARKDOWN_LIMIT - self._markdown
+        if self._break or len(self.pages[-1]) >= MESSAGE_CONTENT_BLOCKS:
+            return MESSAGE_CONTENT_LIMIT, MESSAGE_MARKDOWN_LIMIT
+        return MESSAGE_CONTENT_LIMIT - self._text - len(_SEPARATOR), MESSAGE_MARKDOWN_LIMIT - self._markdown
 
     def add(self, chunk: _Chunk) -> None:
         text_room, markdown_room = self.room()
         if (
             self._break
-            or len(self.pages[-1]) >= CONTENT_BLOCKS
+            or len(self.pages[-1]) >= MESSAGE_CONTENT_BLOCKS
             or len(chunk.mrkdwn) > text_room
             or chunk.markdown_size > markdown_room
         ):
@@ -185,7 +170,7 @@ class _Layout:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         start, reopen = 0, ""
         while start < len(text):
-            if min(self.room()) < MIN_ROOM:
+            if min(self.room()) < MESSAGE_MIN_ROOM:
                 self._break = True
             text_room, markdown_room = self.room()
             limit = min(text_room, markdown_room)
@@ -194,10 +179,10 @@ class _Layout:
                 mrkdwn = markdown_to_mrkdwn(piece.text)
                 markdown = safe_markdown(piece.text).rstrip()
                 over = max(len(mrkdwn) / text_room, len(markdown) / markdown_room)
-                if over <= 1 or limit == MIN_LIMIT:  # at MIN_LIMIT the growth cannot outrun the room
+                if over <= 1 or limit == MIN_CUT_LIMIT:  # at MIN_CUT_LIMIT the growth cannot outrun the room
                     break
-                limit = max(MIN_LIMIT, min(limit - 1, int(limit / over * 0.9)))
-                if limit < MIN_ROOM and not self._break:
+                limit = max(MIN_CUT_LIMIT, min(limit - 1, int(limit / over * 0.9)))
+                if limit < MESSAGE_MIN_ROOM and not self._break:
                     self._break = True
                     text_room, markdown_room = self.room()
                     limit = min(text_room, markdown_room)
@@ -207,11 +192,12 @@ class _Layout:
             reopen = next_reopen
 
 
+def context_block(text: str) -> dict[str, Any]:
+    """A context block showing ``text`` (safe mrkdwn), for the bot's secondary lines."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
 def _mrkdwn_block(kind: PartKind, text: str) -> dict[str, Any]:
     if kind == "context":
-        return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+        return context_block(text)
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

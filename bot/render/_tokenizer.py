@@ -1,0 +1,30 @@
+"""The Markdown dialect agents write (CommonMark with tables and strikethrough), tokenized by markdown-it.
+
+``parse`` gives the full token stream (inline tokens with children); ``parse_blocks`` only the block
+structure, cheaply, for callers that need to know which lines form which blocks.
+"""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+
+def _dialect() -> MarkdownIt:
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+_full = _dialect()
+_blocks = _dialect()
+_blocks.core.ruler.disable(["inline", "text_join"])
+
+
+def parse(markdown: str) -> list[Token]:
+    """markdown-it's tokens for ``markdown``, inline ones with their children."""
+    return _full.parse(markdown)
+
+
+def parse_blocks(markdown: str) -> list[Token]:
+    """markdown-it's block tokens for ``markdown`` (``map`` holds each block's line range; inline tokens
+    have no children). Like markdown-it, a lone ``\\r`` counts as a line break."""
+    return _blocks.parse(markdown)
