@@ -33,5 +33,7 @@ def approval_value(thread_value: str, tool_use_id: str) -> str:
 def parse_approval_value(value: str) -> tuple[ThreadKey, str]:
     """The thread and tool call id an approval button's ``value`` names; raises ``ValueError`` for a value
     the bot did not make."""
-    thread_value, _, tool_use_id = value.rpartition(_TOOL_SEPARATOR)
+    thread_value, _, tool_use_id = value.partition(_TOOL_SEPARATOR)  # a thread key never holds one
+    if not tool_use_id:
+        raise ValueError(f"not an approval value: {value!r}")
     return ThreadKey.parse(thread_value), tool_use_id

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from bot.interactive import stop_value
 from bot.models import TurnRecord
 from bot.outbox import EditWriter, FramePacer, NativeStreamWriter, Outbox
 from bot.qoder import AuthenticationError, NotFoundError, PermissionDeniedError, QoderClient, QoderError
@@ -131,10 +132,10 @@ class Relay:
         async def index_reply(ts: str) -> None:
             await self._store.index_message(thread.channel, ts, thread)
 
-        stop_value = str(thread)
+        stop = stop_value(thread)
 
         def render(frame: Frame) -> list[SlackMessage]:
-            return render_turn(frame.state, stop_value=stop_value)
+            return render_turn(frame.state, stop_value=stop)
 
         def finished(frame: Frame) -> bool:
             return frame.state.finished

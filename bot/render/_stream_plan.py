@@ -58,6 +58,8 @@ def plan_appends(
     appends: list[Append] = []
     while True:
         reopen = _reopen(streamed)
+        if len(reopen) > limit // 2:
+            reopen = ""  # a fence line too long to repeat: the new message goes on without reopening it
         room = max(limit - streamed.in_message - len(reopen), 0)
         cut = len(rest) if len(rest) <= room else stream_cut(rest, room)
         last = cut == len(rest)

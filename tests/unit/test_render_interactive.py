@@ -57,3 +57,8 @@ def test_an_approval_value_the_bot_did_not_make_is_refused(value: str) -> None:
 
 def test_approval_values_round_trip() -> None:
     assert parse_approval_value(approval_value(stop_value(THREAD), "t1")) == (THREAD, "t1")
+
+
+@pytest.mark.parametrize("tool_use_id", ["toolu_1", "a|b", "|", "x:y|z"])
+def test_any_tool_call_id_survives_the_round_trip(tool_use_id: str) -> None:
+    assert parse_approval_value(approval_value(stop_value(THREAD), tool_use_id)) == (THREAD, tool_use_id)

@@ -209,3 +209,15 @@ def test_footer_blocks() -> None:
     assert footer_blocks("8s · 1.00 credits") == [
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "8s · 1.00 credits"}]}
     ]
+
+
+@pytest.mark.timeout(10)
+def test_a_code_block_whose_opening_line_fills_a_message_still_streams_to_the_end() -> None:
+    opening = "```" + "x" * (STREAM_MESSAGE_LIMIT + 100)
+    markdown = f"{opening}\n" + "line\n" * 3000
+    appends = plan_appends(Streamed(), markdown, [])
+    sent = "".join(
+        chunk["text"] for append in appends for chunk in append.chunks if chunk["type"] == "markdown_text"
+    )
+    assert sent.count("line") == 3000
+    assert appends[-1].streamed.markdown == markdown
