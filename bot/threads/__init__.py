@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 from bot.models import TurnRecord
 from bot.outbox import Outbox
-from bot.qoder import QoderClient
-from bot.relay import Relay
 from bot.store import Store
+from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
 from bot.threads.controls import Controls
 from bot.threads.feedback import Feedback
@@ -52,9 +51,16 @@ class UseCases:
 
     @classmethod
     def build(
-        cls, qoder: QoderClient, store: Store, relay: Relay, outbox: Outbox, config: ThreadsConfig
+        cls,
+        qoder: QoderSessions,
+        store: Store,
+        relay: TurnRelay,
+        outbox: Outbox,
+        config: ThreadsConfig,
+        *,
+        background: Background | None = None,
     ) -> UseCases:
-        background = Background()
+        background = background if background is not None else Background()
         feedback = Feedback(outbox, store)
         sessions = Sessions(qoder, store, relay, feedback, config, background)
         return cls(

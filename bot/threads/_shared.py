@@ -4,7 +4,7 @@ the sentences they say in threads."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,9 +99,11 @@ async def claim(store: Store, keys: list[str]) -> bool:
 
 
 class Background:
-    """Tasks a use case runs after returning to its caller (retries, waits); cancelled on ``aclose``."""
+    """Tasks a use case runs after returning to its caller (retries, waits); cancelled on ``aclose``.
+    ``sleep`` is how they wait (tests pass a fake clock's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.sleep = sleep
         self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:

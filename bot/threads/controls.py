@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from bot.models import ThreadKey
-from bot.qoder import QoderClient, QoderError
-from bot.relay import Relay
+from bot.qoder import QoderError
 from bot.store import Store
+from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import claim, explain
 from bot.threads.feedback import Feedback
 from bot.turn import TurnState
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Controls:
     """Stop and approvals; each request is acted on once, however often Slack delivers it."""
 
-    def __init__(self, qoder: QoderClient, store: Store, relay: Relay, feedback: Feedback) -> None:
+    def __init__(self, qoder: QoderSessions, store: Store, relay: TurnRelay, feedback: Feedback) -> None:
         self._qoder = qoder
         self._store = store
         self._relay = relay

@@ -7,7 +7,6 @@ the message in its thread's durable inbox until it was sent, queued or refused, 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from bot.models import ThreadKey
@@ -144,7 +143,7 @@ class Intake:
     async def _accept_later(self, message: IncomingMessage) -> None:
         """Keep trying to hand ``message`` to Qoder while it is unavailable; give up visibly after a while."""
         for delay in RETRY_DELAYS:
-            await asyncio.sleep(delay)
+            await self._background.sleep(delay)
             try:
                 await self._accept(message)
                 break

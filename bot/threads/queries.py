@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from bot.models import SessionRecord
 from bot.outbox import Outbox, SlackError
-from bot.qoder import QoderClient, QoderError
-from bot.relay import Relay
+from bot.qoder import QoderError
 from bot.store import Store
+from bot.threads._ports import QoderSessions, TurnRelay
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class SessionSummary:
 class Queries:
     """Read-only views of sessions and health."""
 
-    def __init__(self, qoder: QoderClient, store: Store, relay: Relay, outbox: Outbox) -> None:
+    def __init__(self, qoder: QoderSessions, store: Store, relay: TurnRelay, outbox: Outbox) -> None:
         self._qoder = qoder
         self._store = store
         self._relay = relay

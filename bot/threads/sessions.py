@@ -6,7 +6,6 @@ ends; each end of a turn sends the next one. Nothing here waits on Slack: feedba
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -16,11 +15,10 @@ from bot.qoder import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
-    QoderClient,
     QoderError,
 )
-from bot.relay import Relay
 from bot.store import Store
+from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import (
     CONTEXT_LOST_NOTICE,
     RETRY_DELAYS,
@@ -45,9 +43,9 @@ class Sessions:
 
     def __init__(
         self,
-        qoder: QoderClient,
+        qoder: QoderSessions,
         store: Store,
-        relay: Relay,
+        relay: TurnRelay,
         feedback: Feedback,
         config: ThreadsConfig,
         background: Background,
@@ -206,7 +204,7 @@ class Sessions:
     async def _drain_when_idle(self, session: SessionRecord, poll_seconds: float = 2.0) -> None:
         try:
             for _ in range(BUSY_POLLS):
-                await asyncio.sleep(poll_seconds)
+                await self._background.sleep(poll_seconds)
                 try:
                     current = await self._qoder.get_session(session.session_id)
                 except QoderError as error:
@@ -221,7 +219,7 @@ class Sessions:
     async def _drain_later(self, session: SessionRecord) -> None:
         session_id = session.session_id
         for delay in RETRY_DELAYS:
-            await asyncio.sleep(delay)
+            await self._background.sleep(delay)
             if await self._store.queue_length(session_id) == 0:
                 return
             turn = await self._store.get_turn(session_id)

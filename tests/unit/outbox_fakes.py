@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,17 @@ class RecordingTransport:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts → latest params of the message
     _refusals: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _open: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._open.set()
+
+    def hold(self) -> None:
+        """Slack stops answering: every call waits until ``release``."""
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
 
     def refuse(
         self, method: str, code: str = "ratelimited", *, times: int = 1, retry_after: float = 0.0
@@ -37,6 +49,7 @@ class RecordingTransport:
         return [call for call in self.calls if call.method == method]
 
     async def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        await self._open.wait()
         self.calls.append(Call(method, dict(params), self.clock.now))
         refusals = self._refusals.get(method)
         if refusals:

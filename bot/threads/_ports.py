@@ -1,0 +1,44 @@
+"""What the use cases need of the layers below them: the Qoder calls and the relay, as protocols.
+
+``QoderClient`` and ``Relay`` implement them; unit tests pass in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.models import TurnRecord
+from bot.qoder import Session
+
+
+class QoderSessions(Protocol):
+    """The Qoder calls of the use cases; each raises the typed ``QoderError`` subclasses."""
+
+    async def ping(self) -> None: ...
+
+    async def create_session(
+        self, *, agent: str, environment_id: str, title: str, metadata: dict[str, str], idempotency_key: str
+    ) -> Session: ...
+
+    async def get_session(self, session_id: str) -> Session: ...
+
+    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str: ...
+
+    async def interrupt(self, session_id: str, *, idempotency_key: str) -> None: ...
+
+    async def confirm_tool(
+        self, session_id: str, tool_use_id: str, *, allow: bool, idempotency_key: str, deny_message: str = ""
+    ) -> str: ...
+
+
+class TurnRelay(Protocol):
+    """Follows running turns into Slack."""
+
+    @property
+    def active_sessions(self) -> list[str]: ...
+
+    def is_relaying(self, session_id: str) -> bool: ...
+
+    def start(self, turn: TurnRecord) -> None: ...
+
+    async def continue_paused(self, turn: TurnRecord) -> None: ...

@@ -1,0 +1,187 @@
+"""The use cases against an in-memory store, a fake Qoder client, a fake relay and the outbox over a
+recording transport, on a fake clock: intake, queue and drain, retries, stop and approvals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+
+import pytest
+
+from bot.models import ThreadKey, TurnRecord
+from bot.outbox import Outbox
+from bot.qoder import AuthenticationError, ServerError
+from bot.store import SqliteStore
+from bot.threads import IncomingMessage, ThreadsConfig, UseCases
+from bot.threads._shared import Background
+from bot.turn import TurnState
+from tests.unit.fake_time import FakeClock, settle
+from tests.unit.outbox_fakes import RecordingTransport
+from tests.unit.threads_fakes import FakeQoderSessions, FakeRelay
+
+THREAD = ThreadKey("T1", "C1", "1700000000.000100")
+
+
+@dataclass
+class World:
+    clock: FakeClock
+    store: SqliteStore
+    qoder: FakeQoderSessions
+    relay: FakeRelay
+    slack: RecordingTransport
+    use_cases: UseCases
+
+    async def say(self, ts: str, text: str, *, addressed: bool = True, event_id: str = "") -> None:
+        message = IncomingMessage(THREAD, ts, "U1", text, event_id=event_id, addressed=addressed)
+        await asyncio.wait_for(self.use_cases.intake.on_message(message), 5)  # it never waits on Slack
+        await settle()
+
+    def reactions(self, ts: str) -> list[str]:
+        return [c.params["name"] for c in self.slack.calls_to("reactions.add") if c.params["timestamp"] == ts]
+
+    def notices(self) -> list[str]:
+        return [str(c.params["text"]) for c in self.slack.calls_to("chat.postMessage")]
+
+    async def end_turn(self, phase: str = "done") -> None:
+        [session_id] = self.relay.running
+        turn = await self.store.get_turn(session_id)
+        assert turn is not None
+        ended = replace(turn, active=False)
+        await self.store.save_turn(ended)
+        self.relay.running.discard(session_id)
+        await self.use_cases.turn_ended(ended, TurnState(phase=phase))  # type: ignore[arg-type]
+        await settle()
+
+
+async def eventually(check: Callable[[], Awaitable[object]], *, negate: bool = False) -> None:
+    """Poll ``check`` until it is truthy (falsy with ``negate``): the store answers from a worker thread."""
+    for _ in range(200):
+        if bool(await check()) != negate:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the store never got there")
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    clock = FakeClock()
+    store = SqliteStore(":memory:")
+    slack = RecordingTransport(clock)
+    qoder = FakeQoderSessions()
+    relay = FakeRelay()
+    outbox = Outbox(slack, clock=clock, sleep=clock.sleep)
+    config = ThreadsConfig(agent_id="agent_1", environment_id="env_1", allowed_users=("U1",))
+    use_cases = UseCases.build(qoder, store, relay, outbox, config, background=Background(clock.sleep))
+    yield World(clock, store, qoder, relay, slack, use_cases)
+    await use_cases.aclose()
+    await outbox.aclose()
+    await store.close()
+
+
+async def test_a_mention_reaches_qoder_while_slack_does_not_answer(world: World) -> None:
+    world.slack.hold()
+    await world.say("1700000000.000100", "fix the build")
+    [sent] = world.qoder.sent
+    assert sent.text == "fix the build", "intake awaited no Slack call"
+    [turn] = world.relay.started
+    assert turn.session_id == sent.session_id and turn.user_id == "U1"
+    world.slack.release()
+    await world.clock.advance(1.0)
+    assert world.reactions("1700000000.000100") == ["eyes"], "the received reaction follows"
+
+
+async def test_a_message_delivered_twice_is_acted_on_once(world: World) -> None:
+    await world.say("1700000000.000100", "once", event_id="Ev1")
+    await world.say("1700000000.000100", "once", event_id="Ev2")  # the same message in another event
+    await world.say("1700000000.000200", "other", event_id="Ev1")  # Slack's retry of the first event
+    assert [s.text for s in world.qoder.sent] == ["once"]
+
+
+async def test_a_plain_reply_counts_only_in_a_thread_with_a_session(world: World) -> None:
+    await world.say("1700000000.000200", "chatter", addressed=False)
+    assert world.qoder.sent == [] and world.qoder.sessions == {}
+    await world.say("1700000000.000100", "start")
+    await world.end_turn()
+    await world.say("1700000000.000300", "follow-up", addressed=False)
+    assert [s.text for s in world.qoder.sent] == ["start", "follow-up"]
+    assert len({s.session_id for s in world.qoder.sent}) == 1, "one thread, one session"
+
+
+async def test_messages_during_a_turn_queue_and_go_one_per_turn(world: World) -> None:
+    await world.say("1700000000.000100", "first")
+    await world.say("1700000000.000200", "second")
+    await world.say("1700000000.000300", "third")
+    assert [s.text for s in world.qoder.sent] == ["first"]
+    await world.clock.advance(1.0)
+    assert "hourglass_flowing_sand" in world.reactions("1700000000.000200")
+    await world.end_turn()
+    assert [s.text for s in world.qoder.sent] == ["first", "second"]
+    await world.end_turn()
+    assert [s.text for s in world.qoder.sent] == ["first", "second", "third"]
+    await world.end_turn()
+    await world.clock.advance(5.0)
+    assert "white_check_mark" in world.reactions("1700000000.000100")
+
+
+async def test_an_outage_is_explained_then_the_message_arrives_once(world: World) -> None:
+    world.qoder.fail("send_message", ServerError("bad gateway", status=502), ServerError("down", status=503))
+    await world.say("1700000000.000100", "are you there")
+    assert world.qoder.sent == []
+    await world.clock.advance(1.0)
+    assert any("Qoder" in text for text in world.notices()), "the thread hears why nothing happens yet"
+    await world.clock.run_until(lambda: bool(world.qoder.sent), step=1.0)
+    assert [s.text for s in world.qoder.sent] == ["are you there"]
+    await eventually(lambda: world.store.threads_with_inbox(), negate=True)
+
+
+async def test_a_refused_token_is_said_once_and_not_retried(world: World) -> None:
+    world.qoder.fail("create_session", AuthenticationError("Invalid API key.", status=401))
+    await world.say("1700000000.000100", "hello")
+    await world.clock.advance(300.0)
+    assert world.qoder.sessions == {}
+    [notice] = world.notices()
+    assert "QODER_PAT" in notice
+    assert "warning" in world.reactions("1700000000.000100")
+
+
+async def test_someone_outside_the_allow_list_is_told_and_nothing_is_sent(world: World) -> None:
+    message = IncomingMessage(THREAD, "1700000000.000100", "U2", "let me in")
+    await world.use_cases.intake.on_message(message)
+    await world.clock.advance(1.0)
+    assert world.qoder.sent == [] and len(world.notices()) == 1
+
+
+async def test_stop_interrupts_the_running_turn_once(world: World) -> None:
+    await world.say("1700000000.000100", "long job")
+    controls = world.use_cases.controls
+    assert await controls.on_stop("C1", "1700000000.000100", dedupe_key="Ev9")
+    assert not await controls.on_stop("C1", "1700000000.000100", dedupe_key="Ev9"), "a retried event"
+    assert world.qoder.interrupts == [world.qoder.sent[0].session_id]
+    await world.end_turn("stopped")
+    assert not await controls.on_stop("C1", "1700000000.000100", dedupe_key="Ev10"), "nothing runs"
+
+
+async def test_an_approval_is_sent_once_and_the_turn_goes_on(world: World) -> None:
+    await world.say("1700000000.000100", "deploy")
+    [turn] = world.relay.started
+    paused = TurnState(phase="needs_action", pending_action_ids=("toolu_1",))
+    await world.store.save_turn(
+        TurnRecord(**{**turn.__dict__, "active": False, "state_json": paused.model_dump_json()})
+    )
+    world.relay.running.clear()
+    controls = world.use_cases.controls
+    assert await controls.resolve_tool(THREAD, "toolu_1", allow=True, user="U1")
+    assert not await controls.resolve_tool(THREAD, "toolu_1", allow=False, user="U2"), "a second click"
+    assert not await controls.resolve_tool(THREAD, "toolu_2", allow=True, user="U1"), "not pending"
+    assert world.qoder.confirmations == [(turn.session_id, "toolu_1", True)]
+    assert [t.session_id for t in world.relay.continued] == [turn.session_id]
+
+
+async def test_a_message_held_before_a_restart_is_handed_over_on_recovery(world: World) -> None:
+    world.qoder.fail("send_message", ServerError("down", status=503))
+    await world.say("1700000000.000100", "survive this")
+    await world.use_cases.aclose()  # the process stops before the retry
+    assert await world.store.threads_with_inbox() == [THREAD]
+    await world.use_cases.intake.recover()
+    assert [s.text for s in world.qoder.sent] == ["survive this"]
