@@ -6,18 +6,20 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.outbox import Outbox
 from bot.store import RedisStore, SqliteStore, sqlite_schema
 from bot.store.sqlite_rows import TURN_COLUMNS
-from bot.threads._shared import Background, IncomingMessage, ThreadsConfig
-from bot.threads.intake import Intake
+from bot.threads import ThreadsConfig, UseCases
+from tests.unit.fake_time import FakeClock
+from tests.unit.outbox_fakes import RecordingTransport
 from tests.unit.test_store import REDIS_URL, redis_prefix
 from tests.unit.test_store_records import MESSAGE_JSON, OLD_TURN_JSON, SESSION_JSON, TURN_JSON, TURN_RECORD
+from tests.unit.threads_fakes import FakeQoderSessions, FakeRelay
 
 V1_DB = Path(__file__).parent / "data" / "store-v1.db"
 
@@ -158,15 +160,22 @@ async def test_a_fresh_file_has_a_column_for_every_record_field(tmp_path: Path) 
 
 async def test_recovery_after_the_upgrade_hands_over_version_1_inboxes(v1_path: Path) -> None:
     store = SqliteStore(str(v1_path))
-    sessions = _RecordingSessions()
-    intake = Intake(store, sessions, _SilentFeedback(), None, ThreadsConfig("agent", "env"), Background())
+    clock = FakeClock()
+    qoder, relay = FakeQoderSessions(), FakeRelay()
+    outbox = Outbox(RecordingTransport(clock), clock=clock, sleep=clock.sleep)
+    use_cases = UseCases.build(qoder, store, relay, outbox, ThreadsConfig("agent", "env"))
     try:
-        await intake.recover()
-        assert [m.queued() for m in sessions.delivered] == V1_INBOX_T2 + V1_INBOX_T3
+        await use_cases.intake.recover()
+        # one turn per thread: the first message of each inbox is sent, the rest waits for its turn's end
+        assert sorted(sent.text for sent in qoder.sent) == ["first in inbox", "inbox of T2"]
+        t3 = await store.get_session(T3)
+        assert t3 is not None
+        assert await store.peek_queue(t3.session_id) == V1_INBOX_T3[1]
         assert await store.threads_with_inbox() == []
-        assert sessions.drained == []  # s-1's turn is still active: its end drains the queue
         assert await store.thread_for_message("C1", "1700000200.000201") == T2
     finally:
+        await use_cases.aclose()
+        await outbox.aclose()
         await store.close()
 
 
@@ -235,26 +244,3 @@ def _json(message: QueuedMessage) -> str:
         f'{{"message_ts":"{message.message_ts}","text":"{message.text}",'
         f'"thread":"{message.thread}","user":"{message.user}"}}'
     )
-
-
-class _RecordingSessions:
-    def __init__(self) -> None:
-        self.delivered: list[IncomingMessage] = []
-        self.drained: list[ThreadKey] = []
-
-    async def deliver(self, message: IncomingMessage) -> None:
-        self.delivered.append(message)
-
-    async def drain(self, thread: ThreadKey) -> None:
-        self.drained.append(thread)
-
-    def refuse(self, message: IncomingMessage, error: Exception) -> None:
-        raise AssertionError(f"refused {message}: {error}")
-
-
-class _SilentFeedback:
-    def react(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def notice(self, *args: Any, **kwargs: Any) -> None:
-        pass
