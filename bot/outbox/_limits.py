@@ -84,6 +84,8 @@ def slack_limits(
         "chat.startStream": tier2,
         "chat.stopStream": tier2,
         "chat.appendStream": tier4,
+        "conversations.replies": tier3,
+        "users.info": tier4,
         "reactions.add": tier3,
         "reactions.remove": tier2,
         # "special", modelled like chat.postMessage: about one a second per conversation

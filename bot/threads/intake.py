@@ -8,6 +8,7 @@ the message in its thread's durable inbox until it was sent, queued or refused, 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from bot.models import ThreadKey
 from bot.outbox import Outbox
@@ -26,6 +27,7 @@ from bot.threads._shared import (
     ThreadsConfig,
     claim,
 )
+from bot.threads.context import ThreadContext, with_context
 from bot.threads.feedback import Feedback
 from bot.threads.sessions import Sessions
 
@@ -50,6 +52,7 @@ class Intake:
         self._outbox = outbox
         self._config = config
         self._background = background
+        self._context = ThreadContext()
 
     async def on_message(self, message: IncomingMessage) -> None:
         """Send ``message`` to the thread's session (creating it), or queue it while a turn runs.
@@ -72,6 +75,8 @@ class Intake:
         if not message.text.strip():
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
+        if message.ts != thread.thread_ts and await self._store.get_session(thread) is None:
+            message = await self._with_thread_context(message)  # asked mid-thread: quote what came before
         await self._store.inbox_add(thread, message.queued())  # durable before any remote call
         try:
             await self._hand_over(message)
@@ -79,6 +84,14 @@ class Intake:
             for key in keys:  # let Slack's retry of this delivery be processed
                 await self._store.release_event(key)
             raise
+
+    async def _with_thread_context(self, message: IncomingMessage) -> IncomingMessage:
+        thread = message.thread
+        outbox = self._outbox.workspace(thread.team)
+        context = await self._context.before(
+            outbox, thread.team, thread.channel, thread.thread_ts, message.ts
+        )
+        return replace(message, text=with_context(context, message.text))
 
     async def start_from_command(self, team: str, channel: str, user: str, prompt: str) -> str:
         """Post a root message for ``prompt`` in ``channel`` and run it as a new session thread; returns its ts.

@@ -756,11 +756,28 @@ class FakeSlack:
         messages = self.thread(channel, ts)
         if not messages:
             raise SlackApiError("thread_not_found")
+        # Slack's order is oldest first; ``latest``/``oldest`` bound the ts range (exclusive unless
+        # ``inclusive``), and ``limit`` pages through it with ``cursor`` (here: the offset as text).
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        if args.get("latest"):
+            latest = ts_key(str(args["latest"]))
+            messages = [
+                m for m in messages if ts_key(m.ts) < latest or (inclusive and ts_key(m.ts) == latest)
+            ]
+        if args.get("oldest"):
+            oldest = ts_key(str(args["oldest"]))
+            messages = [
+                m for m in messages if ts_key(m.ts) > oldest or (inclusive and ts_key(m.ts) == oldest)
+            ]
+        start = int(args.get("cursor") or 0)
+        limit = max(1, min(int(args.get("limit") or 1000), 1000))
+        page = messages[start : start + limit]
+        more = start + limit < len(messages)
         return {
             "ok": True,
-            "messages": [self._api_message(m) for m in messages],
-            "has_more": False,
-            "response_metadata": {"next_cursor": ""},
+            "messages": [self._api_message(m) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -409,3 +409,21 @@ async def test_bad_signature_rejected_by_bolt(fake: FakeSlack) -> None:
             assert await events.send(events.app_mention("C1", "U1", "x", root), bad_signature=True) == 401
     finally:
         await runner.cleanup()
+
+
+async def test_replies_are_oldest_first_bounded_by_latest_and_paged(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    root = fake.add_user_message("C1", "root")
+    replies = [fake.add_user_message("C1", f"reply {i}", thread_ts=root) for i in range(5)]
+    first = await client.conversations_replies(channel="C1", ts=root, latest=replies[3], limit=2)
+    assert [m["text"] for m in first["messages"]] == ["root", "reply 0"]
+    assert first["has_more"] is True
+    cursor = first["response_metadata"]["next_cursor"]
+    second = await client.conversations_replies(
+        channel="C1", ts=root, latest=replies[3], limit=2, cursor=cursor
+    )
+    assert [m["text"] for m in second["messages"]] == ["reply 1", "reply 2"], "latest is exclusive"
+    assert second["has_more"] is False
+    inclusive = await client.conversations_replies(channel="C1", ts=root, latest=replies[3], inclusive=True)
+    assert inclusive["messages"][-1]["text"] == "reply 3"
