@@ -114,6 +114,7 @@ async def build(settings: Settings) -> Runtime:
             environment_id=settings.QODER_ENVIRONMENT_ID,
             allowed_users=settings.ALLOWED_USERS,
             allowed_channels=settings.ALLOWED_CHANNELS,
+            notify_after=settings.NOTIFY_AFTER,
             reactions=Reactions(
                 received=settings.REACTION_RECEIVED,
                 queued=settings.REACTION_QUEUED,

@@ -2,7 +2,7 @@
 
 ``render_turn`` gives the messages the edit writer posts and edits for a turn; ``render_stream`` the
 content of a native stream (``StreamView``, with a ``TaskChunk`` per tool call); ``render_notice`` a short
-message from the bot. ``plan_appends`` lays a stream's growing Markdown out over stream messages for the
+message from the bot; ``render_turn_end_notice`` tells someone their long turn ended. ``plan_appends`` lays a stream's growing Markdown out over stream messages for the
 native-stream writer. ``escape`` makes literal text safe inside the bot's own mrkdwn.
 """
 
@@ -10,7 +10,7 @@ from bot.render._message import SlackMessage, render_notice
 from bot.render._safety import escape
 from bot.render._stream import StreamView, TaskChunk, render_stream
 from bot.render._stream_plan import Append, Streamed, closing_chunks, footer_blocks, plan_appends
-from bot.render._timeline import render_turn
+from bot.render._timeline import render_turn, render_turn_end_notice
 
 __all__ = [
     "Append",
@@ -25,4 +25,5 @@ __all__ = [
     "render_notice",
     "render_stream",
     "render_turn",
+    "render_turn_end_notice",
 ]

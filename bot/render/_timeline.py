@@ -204,3 +204,21 @@ def _one_line(text: str, limit: int) -> str:
 
 def _and(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+_ENDINGS = {"done": "is done", "stopped": "was stopped", "failed": "failed"}
+
+
+def render_turn_end_notice(user: str, state: TurnState, link: str = "") -> SlackMessage:
+    """The message that tells ``user`` (a Slack user id) that their long turn ended, and how; with a link
+    to the answer when Slack gave one. Edits notify no one, so this is a new message that mentions them."""
+    took = ""
+    if state.started_at is not None and state.ended_at is not None:
+        took = f" after {format_duration(state.ended_at - state.started_at)}"
+    ending = _ENDINGS.get(state.phase, "ended")
+    see = (
+        f" <{link}|See the answer.>"
+        if link.startswith("https://") and ">" not in link and "|" not in link
+        else ""
+    )
+    return SlackMessage(text=f"<@{user}> your request {ending}{took}.{see}")

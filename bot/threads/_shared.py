@@ -65,6 +65,9 @@ class ThreadsConfig:
     allowed_users: tuple[str, ...] = ()
     allowed_channels: tuple[str, ...] = ()
     reactions: Reactions = field(default_factory=Reactions)
+    notify_after: float = (
+        120.0  # seconds a turn must run before its end is announced with a mention; 0: never
+    )
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,13 @@ Each is an intent handed to the outbox; none is awaited, so no person's work wai
 
 from __future__ import annotations
 
+import contextlib
+
 from bot.models import ThreadKey
-from bot.outbox import Outbox
-from bot.render import render_notice
+from bot.outbox import Outbox, SlackError
+from bot.render import render_notice, render_turn_end_notice
 from bot.store import Store
+from bot.turn import TurnState
 
 
 class Feedback:
@@ -31,3 +34,19 @@ class Feedback:
     def react(self, thread: ThreadKey, ts: str, name: str, *, on: bool = True) -> None:
         """Message ``ts`` of ``thread`` should (or should not) carry reaction ``name``."""
         self._outbox.workspace(thread.team).react(thread.channel, ts, name, on=on)
+
+    def turn_ended(self, thread: ThreadKey, user: str, state: TurnState, reply_ts: str) -> None:
+        """Tell ``user`` in ``thread`` that their turn ended (a mention notifies; an edit does not), with a
+        link to the reply ``reply_ts`` when Slack gives one."""
+        outbox = self._outbox.workspace(thread.team)
+
+        async def tell() -> None:
+            link = ""
+            if reply_ts:
+                with contextlib.suppress(SlackError):  # without a link the notice still says it ended
+                    link = await outbox.permalink(thread.channel, reply_ts)
+            outbox.notice(
+                thread.channel, thread.thread_ts, render_turn_end_notice(user, state, link).payload()
+            )
+
+        outbox.spawn(tell(), name=f"turn end {thread}")
