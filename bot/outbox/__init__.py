@@ -25,8 +25,8 @@ from bot.outbox._native import NativeStreamWriter
 from bot.outbox._pacer import FramePacer
 from bot.outbox._scheduler import Grant, Priority, Scheduler, Want
 from bot.outbox._timing import Clock, Sleep
-from bot.outbox._transport import SlackError, Transport, WebClientTransport
-from bot.outbox._workspace import RateLimited, WorkspaceOutbox
+from bot.outbox._transport import RateLimited, SlackError, Transport, WebClientTransport
+from bot.outbox._workspace import WorkspaceOutbox
 
 __all__ = [
     "DIVERT_AFTER_SECONDS",

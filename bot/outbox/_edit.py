@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from bot.outbox._pacer import Frame, FramePacer
 from bot.outbox._scheduler import Grant, Priority, Want
-from bot.outbox._transport import SlackError
-from bot.outbox._workspace import RateLimited, WorkspaceOutbox
+from bot.outbox._transport import RateLimited, SlackError
+from bot.outbox._workspace import WorkspaceOutbox
 from bot.render import SlackMessage
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from bot.outbox._edit import EditWriter
 from bot.outbox._pacer import Frame, FramePacer
 from bot.outbox._scheduler import Priority, Want
 from bot.outbox._timing import wait_event
-from bot.outbox._transport import SlackError
-from bot.outbox._workspace import RateLimited, WorkspaceOutbox
+from bot.outbox._transport import RateLimited, SlackError
+from bot.outbox._workspace import WorkspaceOutbox
 from bot.render import Streamed, StreamView, TaskChunk, closing_chunks, footer_blocks, plan_appends
 
 log = logging.getLogger(__name__)

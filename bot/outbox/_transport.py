@@ -33,6 +33,10 @@ class SlackError(Exception):
         return self.status == 429 or self.code in ("ratelimited", "rate_limited")
 
 
+class RateLimited(Exception):
+    """Slack answered 429: the method is held for its ``Retry-After``; ask for a new grant and call again."""
+
+
 class Transport(Protocol):
     """Makes one Slack Web API call; returns the response body or raises ``SlackError``."""
 
