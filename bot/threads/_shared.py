@@ -19,6 +19,7 @@ from bot.qoder import (
     ServerError,
 )
 from bot.store import Store
+from bot.turn import TurnState
 
 DEDUPE_TTL_SECONDS = 24 * 3600.0
 # Failures that may pass by themselves: the message is kept and retried with these pauses (about 30 minutes).
@@ -130,3 +131,10 @@ def explain(error: QoderError) -> str:
     if isinstance(error, NotFoundError):
         return "Qoder couldn't find the agent, environment or session I was configured with."
     return f"Qoder didn't accept the request ({error.message}). Please try again in a moment."
+
+
+def ran_longer_than(state: TurnState, seconds: float) -> bool:
+    """The turn ran at least ``seconds`` (never, for 0 or a turn without both ends timed)."""
+    if seconds <= 0 or state.started_at is None or state.ended_at is None:
+        return False
+    return state.ended_at - state.started_at >= seconds

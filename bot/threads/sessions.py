@@ -27,6 +27,7 @@ from bot.threads._shared import (
     IncomingMessage,
     ThreadsConfig,
     explain,
+    ran_longer_than,
 )
 from bot.threads.feedback import Feedback
 from bot.turn import TurnState
@@ -96,10 +97,9 @@ class Sessions:
         outcome = {"done": reactions.done, "stopped": reactions.stopped}
         self._feedback.react(turn.thread, turn.user_ts, reactions.received, on=False)
         self._feedback.react(turn.thread, turn.user_ts, outcome.get(state.phase, reactions.failed))
-        if self._ran_long(state) and turn.user_id:
-            self._feedback.turn_ended(
-                turn.thread, turn.user_id, state, turn.reply_ts[0] if turn.reply_ts else ""
-            )
+        if turn.user_id and ran_longer_than(state, self._config.notify_after):
+            reply = turn.reply_ts[0] if turn.reply_ts else ""
+            self._feedback.turn_ended(turn.thread, turn.user_id, state, reply)
         # A terminated session is replaced when the next message to it is refused (see _start_turn).
         await self.drain(turn.thread)
 
@@ -125,12 +125,6 @@ class Sessions:
                 for sid in {session.session_id, current.session_id if current else session.session_id}:
                     await self._store.pop_queue(sid, queued.message_ts)
                 self._feedback.react(thread, queued.message_ts, self._config.reactions.queued, on=False)
-
-    def _ran_long(self, state: TurnState) -> bool:
-        notify_after = self._config.notify_after
-        if notify_after <= 0 or state.started_at is None or state.ended_at is None:
-            return False
-        return state.ended_at - state.started_at >= notify_after
 
     async def _ensure_session(self, thread: ThreadKey, message: IncomingMessage) -> SessionRecord:
         existing = await self._store.get_session(thread)

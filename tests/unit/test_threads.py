@@ -43,14 +43,15 @@ class World:
     def notices(self) -> list[str]:
         return [str(c.params["text"]) for c in self.slack.calls_to("chat.postMessage")]
 
-    async def end_turn(self, phase: str = "done") -> None:
+    async def end_turn(self, phase: str = "done", *, seconds: float = 0.0) -> None:
         [session_id] = self.relay.running
         turn = await self.store.get_turn(session_id)
         assert turn is not None
         ended = replace(turn, active=False)
         await self.store.save_turn(ended)
         self.relay.running.discard(session_id)
-        await self.use_cases.turn_ended(ended, TurnState(phase=phase))  # type: ignore[arg-type]
+        state = TurnState(phase=phase, started_at=1000.0, ended_at=1000.0 + seconds)  # type: ignore[arg-type]
+        await self.use_cases.turn_ended(ended, state)
         await settle()
 
 
@@ -185,3 +186,12 @@ async def test_a_message_held_before_a_restart_is_handed_over_on_recovery(world:
     assert await world.store.threads_with_inbox() == [THREAD]
     await world.use_cases.intake.recover()
     assert [s.text for s in world.qoder.sent] == ["survive this"]
+
+
+async def test_only_a_long_turn_ends_with_a_mention_of_who_asked(world: World) -> None:
+    await world.say("1700000000.000100", "quick")
+    await world.end_turn(seconds=119)
+    await world.say("1700000000.000200", "slow")
+    await world.end_turn(seconds=300)
+    await world.clock.advance(5.0)
+    assert [text for text in world.notices() if "<@U1>" in text] == ["<@U1> your request is done after 5m."]
