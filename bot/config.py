@@ -29,6 +29,7 @@ HINTS: dict[str, str] = {
     "SLACK_UPDATES_PER_MINUTE": "the workspace-wide budget for chat.update calls per minute, e.g. 50",
     "SLACK_POSTS_PER_SECOND": "the per-channel budget for chat.postMessage calls per second, e.g. 1",
     "SLACK_POSTS_PER_MINUTE": "the workspace-wide budget for chat.postMessage calls per minute, e.g. 600",
+    "RELAY_LEASE_SECONDS": "seconds after which another replica adopts the turns of one that died, e.g. 15",
     "NOTIFY_AFTER": "seconds a turn must run before its end is announced with a mention, e.g. 120 (0: never)",
     "SLACK_UPDATES_BURST": "how many chat.update calls may go back to back after a quiet spell, e.g. 10",
 }
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     SLACK_POSTS_PER_MINUTE: float = Field(default=600.0, gt=0)
     SLACK_UPDATES_BURST: float = Field(default=10.0, ge=1)
     NOTIFY_AFTER: float = Field(default=120.0, ge=0)
+    RELAY_LEASE_SECONDS: float = Field(default=15.0, ge=1)
     WORKING_STATUS: str = "is working…"
     REACTION_RECEIVED: str = "eyes"
     REACTION_QUEUED: str = "hourglass_flowing_sand"

@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
+from bot.leases import TurnLeases
 from bot.models import TurnRecord
 from bot.outbox import Outbox, WebClientTransport, slack_limits
 from bot.qoder import QoderClient
@@ -103,6 +104,7 @@ async def build(settings: Settings) -> Runtime:
         working_status=settings.WORKING_STATUS,
         stream_mode=settings.STREAM_MODE,
         rollover_seconds=settings.STREAM_ROLLOVER_SECONDS,
+        leases=TurnLeases(store, ttl=settings.RELAY_LEASE_SECONDS),
     )
     use_cases = UseCases.build(
         qoder,
@@ -194,10 +196,14 @@ async def serve(
             socket_handler = AsyncSocketModeHandler(runtime.app, settings.SLACK_APP_TOKEN)
             await _connect_socket_mode(socket_handler)
         resumed = await runtime.relay.resume_all()
+        runtime.relay.watch()  # adopt the turns of replicas that stop
         runtime.use_cases.intake.recover_in_background()
         runtime.ready = True
         log.info(
-            "ready (%s mode, port %d, %d unfinished turn(s) resumed)", settings.mode, settings.PORT, resumed
+            "ready (%s mode, port %d, %d unfinished turn(s) in the store)",
+            settings.mode,
+            settings.PORT,
+            resumed,
         )
         await stop.wait()
         log.info("shutting down")

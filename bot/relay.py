@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bot.interactive import stop_value
+from bot.leases import TurnLeases
 from bot.models import TurnRecord
 from bot.outbox import EditWriter, FramePacer, NativeStreamWriter, Outbox
 from bot.qoder import AuthenticationError, NotFoundError, PermissionDeniedError, QoderClient, QoderError
@@ -51,8 +52,10 @@ class Relay:
         working_status: str = "",
         stream_mode: str = "edit",
         rollover_seconds: float = 240.0,
+        leases: TurnLeases | None = None,
     ) -> None:
         self._qoder = qoder
+        self._leases = leases if leases is not None else TurnLeases(store)
         self._store = store
         self._outbox = outbox
         self._interval = update_interval
@@ -62,6 +65,7 @@ class Relay:
         self._rollover_seconds = rollover_seconds
         self._tasks: dict[str, asyncio.Task[None]] = {}  # the relay currently following each session
         self._running: set[asyncio.Task[None]] = set()  # every task not yet done, turn-end work included
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def active_sessions(self) -> list[str]:
@@ -72,11 +76,12 @@ class Relay:
         task = self._tasks.get(session_id)
         return task is not None and not task.done()
 
-    def start(self, turn: TurnRecord) -> None:
-        """Relay ``turn`` until it finishes; a no-op when this session is already being relayed."""
+    def start(self, turn: TurnRecord, *, resumed: bool = False) -> None:
+        """Relay ``turn`` until it finishes, if this process gets its lease (another may hold it); a no-op
+        when this process relays the session already. ``resumed``: the turn was running before."""
         if self.is_relaying(turn.session_id):
             return
-        task = asyncio.create_task(self._run(turn), name=f"relay {turn.session_id}")
+        task = asyncio.create_task(self._own_and_run(turn, resumed), name=f"relay {turn.session_id}")
         self._tasks[turn.session_id] = task
         self._running.add(task)
         task.add_done_callback(lambda done: self._forget(turn.session_id, done))
@@ -90,15 +95,32 @@ class Relay:
         self.start(resumed)
 
     async def resume_all(self) -> int:
-        """Restart the relays of every turn the store says is unfinished; returns how many."""
+        """Relay every unfinished turn no live process relays (after a restart, or a replica's death);
+        returns how many turns the store holds unfinished."""
         turns = await self._store.active_turns()
         for turn in turns:
-            log.info("resuming turn of session %s from cursor %s", turn.session_id, turn.cursor)
-            self.start(turn)
+            self.start(turn, resumed=True)
         return len(turns)
 
+    def watch(self) -> None:
+        """From now on, adopt unfinished turns whose relay's lease ran out, every third of the lease."""
+
+        async def watch_forever() -> None:
+            while True:
+                await asyncio.sleep(self._leases.ttl / 3)
+                try:
+                    await self.resume_all()
+                except Exception:
+                    log.exception("could not look for turns to adopt")
+
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.create_task(watch_forever(), name="relay watch")
+
     async def shutdown(self) -> None:
-        """Stop every relay. Progress already written to Slack is in the store; the rest resumes later."""
+        """Stop every relay and give up their leases. Progress already written to Slack is in the store;
+        the rest resumes in whichever process adopts the turns."""
+        if self._watch is not None:
+            self._watch.cancel()
         tasks = list(self._running)
         for task in tasks:
             task.cancel()
@@ -111,7 +133,24 @@ class Relay:
         if not task.cancelled() and task.exception() is not None:
             log.error("relay of %s crashed", session_id, exc_info=task.exception())
 
-    async def _run(self, turn: TurnRecord) -> None:
+    async def _own_and_run(self, turn: TurnRecord, resumed: bool) -> None:
+        async with self._leases.own(turn.session_id) as owned:
+            if not owned:
+                return  # another process relays it
+            current = await self._store.get_turn(turn.session_id)
+            if current is None or not current.active:
+                return  # it ended while the lease changed hands
+            if resumed:
+                log.info("resuming turn of session %s from cursor %s", current.session_id, current.cursor)
+            record, state = await self._run(current)
+        # The lease is given up first, so the next turn (started by on_turn_end) can take it at once.
+        if self._tasks.get(turn.session_id) is asyncio.current_task():
+            del self._tasks[turn.session_id]  # the next turn gets a relay of its own
+        if self._on_turn_end is not None:
+            await self._on_turn_end(record, state)
+
+    async def _run(self, turn: TurnRecord) -> tuple[TurnRecord, TurnState]:
+        """Follow ``turn`` to its end; returns its final record (saved) and state."""
         state = TurnState.model_validate_json(turn.state_json) if turn.state_json else TurnState()
         record = turn
 
@@ -192,10 +231,7 @@ class Relay:
         await publisher.flush()
         record = replace(record, active=False, state_json=state.model_dump_json(), updated_at=time.time())
         await self._store.save_turn(record)
-        if self._tasks.get(turn.session_id) is asyncio.current_task():
-            del self._tasks[turn.session_id]  # the next turn (started by on_turn_end) gets a relay of its own
-        if self._on_turn_end is not None:
-            await self._on_turn_end(record, state)
+        return record, state
 
     async def _follow(
         self, turn: TurnRecord, publisher: FramePacer[Frame], state: TurnState, cursor: str | None

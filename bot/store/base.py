@@ -84,6 +84,14 @@ class Store(Protocol):
         (e.g. dies) loses after its TTL. Memory is held only for threads locked or waited for.
         """
 
+    async def hold_relay(self, session_id: str, owner: str, ttl_seconds: float) -> bool:
+        """Take or renew ``owner``'s lease on relaying ``session_id`` for ``ttl_seconds``; False while
+        another owner's lease on it has not expired. Atomic across every process sharing the store."""
+
+    async def release_relay(self, session_id: str, owner: str) -> None:
+        """Give up ``owner``'s lease on ``session_id`` (no-op when it holds none), so another process may
+        adopt the turn at once."""
+
     async def ping(self) -> bool:
         """True when the backing store answers."""
 

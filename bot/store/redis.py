@@ -12,6 +12,7 @@ Keys (all under ``prefix``)::
     queue:{session_id}             list of JSON QueuedMessage, oldest first
     inbox:{thread}                 list of JSON QueuedMessage, oldest first
     lock:{thread}                  lease token of the replica holding the thread's lock (see ``Leases``)
+    relay:{session_id}             the replica relaying the session's running turn, with its lease TTL
 
 Data that earlier versions left under other keys is moved on first use (see ``bot.store.redis_upgrade``).
 """
@@ -35,6 +36,26 @@ from bot.store.serialize import SESSION, TURN
 __all__ = ["RedisStore"]
 
 DEFAULT_MESSAGE_TTL = 30 * 24 * 3600.0
+
+
+# Take a free relay lease, or renew our own; another owner's live lease stays.
+_HOLD_RELAY = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if holder then
+    return 0
+end
+return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) and 1 or 0
+"""
+
+_RELEASE_RELAY = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 def _ms(seconds: float) -> int:
@@ -68,6 +89,8 @@ class RedisStore:
         self._local_locks: LocalLocks[ThreadKey] = LocalLocks()
         self._leases = Leases(self._redis, ttl_seconds=lock_ttl_seconds)
         self._upgrade_lock = asyncio.Lock()
+        self._hold_relay = self._redis.register_script(_HOLD_RELAY)
+        self._release_relay = self._redis.register_script(_RELEASE_RELAY)
         self._upgraded = False
 
     @property
@@ -131,6 +154,15 @@ class RedisStore:
 
     async def release_event(self, key: str) -> None:
         await self._redis.delete(self._key("seen", key))
+
+    # -- relay leases ---------------------------------------------------------------------------
+
+    async def hold_relay(self, session_id: str, owner: str, ttl_seconds: float) -> bool:
+        key = self._key("relay", session_id)
+        return bool(await self._hold_relay(keys=[key], args=[owner, _ms(ttl_seconds)]))
+
+    async def release_relay(self, session_id: str, owner: str) -> None:
+        await self._release_relay(keys=[self._key("relay", session_id)], args=[owner])
 
     # -- turns ----------------------------------------------------------------------------------
 

@@ -121,6 +121,15 @@ class SqliteStore:
     async def release_event(self, key: str) -> None:
         await self._run(lambda conn: q.release_event(conn, key))
 
+    # -- relay leases ---------------------------------------------------------------------------
+
+    async def hold_relay(self, session_id: str, owner: str, ttl_seconds: float) -> bool:
+        now = self._clock()
+        return await self._run(lambda conn: q.hold_relay(conn, session_id, owner, now, now + ttl_seconds))
+
+    async def release_relay(self, session_id: str, owner: str) -> None:
+        await self._run(lambda conn: q.release_relay(conn, session_id, owner))
+
     # -- turns ----------------------------------------------------------------------------------
 
     async def get_turn(self, session_id: str) -> TurnRecord | None:

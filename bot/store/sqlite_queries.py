@@ -161,3 +161,18 @@ class MessageLists:
 
 QUEUE = MessageLists("queue", "session_id")
 INBOX = MessageLists("inbox", "inbox_thread")
+
+
+def hold_relay(conn: sqlite3.Connection, session_id: str, owner: str, now: float, expires_at: float) -> bool:
+    # One statement: take a free or expired lease, or renew our own; another owner's live lease stays.
+    cur = conn.execute(
+        "INSERT INTO relay_leases (session_id, owner, expires_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (session_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
+        " WHERE relay_leases.owner = excluded.owner OR relay_leases.expires_at <= ?",
+        (session_id, owner, expires_at, now),
+    )
+    return cur.rowcount == 1
+
+
+def release_relay(conn: sqlite3.Connection, session_id: str, owner: str) -> None:
+    conn.execute("DELETE FROM relay_leases WHERE session_id = ? AND owner = ?", (session_id, owner))

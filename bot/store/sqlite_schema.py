@@ -84,7 +84,16 @@ _INBOX: Step = (
     "DELETE FROM queue WHERE substr(session_id, 1, 6) = 'inbox:'",
 )
 
-MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX)
+# 3: which process relays each running turn, until when (leases that other processes respect).
+_RELAY_LEASES: Step = (
+    """CREATE TABLE relay_leases (
+        session_id  TEXT PRIMARY KEY,
+        owner       TEXT NOT NULL,
+        expires_at  REAL NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _RELAY_LEASES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables that hold a record, and the columns (named after its fields) that it must have.

@@ -1,0 +1,79 @@
+"""Relay leases in both stores: one owner at a time, renewed by its owner, free once released or expired."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.leases import TurnLeases
+from bot.store import SqliteStore, Store
+from tests.unit.test_store import store_of_kind
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with store_of_kind(request.param, tmp_path) as opened:
+        yield opened
+
+
+async def test_one_owner_at_a_time_and_the_owner_renews(store: Store) -> None:
+    assert await store.hold_relay("s1", "a", 30)
+    assert not await store.hold_relay("s1", "b", 30), "a live lease keeps its owner"
+    assert await store.hold_relay("s1", "a", 30), "its owner renews it"
+    assert await store.hold_relay("s2", "b", 30), "leases are per session"
+
+
+async def test_a_released_lease_is_free_at_once_and_only_its_owner_releases_it(store: Store) -> None:
+    await store.hold_relay("s1", "a", 30)
+    await store.release_relay("s1", "b")
+    assert not await store.hold_relay("s1", "b", 30), "someone else's release changes nothing"
+    await store.release_relay("s1", "a")
+    assert await store.hold_relay("s1", "b", 30)
+
+
+async def test_an_expired_sqlite_lease_goes_to_whoever_asks(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = SqliteStore(str(tmp_path / "store.db"), clock=lambda: now[0])
+    try:
+        assert await store.hold_relay("s1", "a", 15)
+        now[0] += 14.9
+        assert not await store.hold_relay("s1", "b", 15)
+        now[0] += 0.2
+        assert await store.hold_relay("s1", "b", 15), "a dead owner's lease runs out"
+    finally:
+        await store.close()
+
+
+async def test_an_expired_redis_lease_goes_to_whoever_asks(tmp_path: Path) -> None:
+    async with store_of_kind("redis", tmp_path) as store:
+        assert await store.hold_relay("s1", "a", 0.2)
+        assert not await store.hold_relay("s1", "b", 0.2)
+        for _ in range(100):
+            if await store.hold_relay("s1", "b", 30):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the lease never ran out")
+        assert not await store.hold_relay("s1", "a", 30)
+
+
+async def test_a_relay_that_lost_its_lease_is_cancelled(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "store.db"))
+    leases = TurnLeases(store, ttl=0.3, owner="a")
+    try:
+
+        async def relay() -> None:
+            async with leases.own("s1") as owned:
+                assert owned
+                await store.release_relay("s1", "a")
+                assert await store.hold_relay("s1", "b", 30)  # another process took over
+                await asyncio.sleep(10)
+
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(relay(), 5)
+        assert not await store.hold_relay("s1", "a", 30), "the lease stays with its new owner"
+    finally:
+        await store.close()
