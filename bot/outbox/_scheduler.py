@@ -98,7 +98,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._poked = asyncio.Event()
         self._planner: asyncio.Task[None] | None = None
-        self._plans_at = math.inf  # when the planner plans next, unless poked
+        self._queued: dict[tuple[str, str], int] = {}  # (method, channel or "") → waiters that need it
 
     @property
     def waiting(self) -> int:
@@ -107,24 +107,54 @@ class Scheduler:
 
     async def acquire(self, want: Want) -> Grant:
         """Wait for a grant of ``want.method`` (or its alternative); cancelling gives back nothing taken."""
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(want, next(self._seq), loop.create_future())
-        self._waiters.append(waiter)
         now = self._clock()
-        delay = self.plan(now)
-        if not waiter.future.done():
-            self._ensure_planner()
-            if delay is not None and now + delay < self._plans_at:
-                self.poke()  # the planner sleeps longer than this waiter needs
+        grant = self._grant_at_once(want, now)
+        if grant is not None:
+            return grant
+        waiter = _Waiter(want, next(self._seq), asyncio.get_running_loop().create_future())
+        self._enqueue(waiter)
+        self._ensure_planner()
+        self.poke()
         try:
             return await waiter.future
         except asyncio.CancelledError:
             if waiter in self._waiters:
-                self._waiters.remove(waiter)
+                self._dequeue(waiter)
             elif waiter.future.done() and not waiter.future.cancelled():
                 waiter.future.result().refund()
             self.poke()
             raise
+
+    def _grant_at_once(self, want: Want, now: float) -> Grant | None:
+        """A grant without planning, when nobody waits on the method's buckets and they allow it now."""
+        if any(self._queued.get(key) for key in self._keys(want.method, want.channel)):
+            return None
+        grant, _ = self._try(want.method, want.channel, want.current_priority(), {}, now, hold=False)
+        return grant
+
+    def _keys(self, method: str, channel: str) -> list[tuple[str, str]]:
+        return [(method, channel if rate.scope == "channel" else "") for rate in self._limits.get(method, ())]
+
+    def _waiter_keys(self, waiter: _Waiter) -> list[tuple[str, str]]:
+        want = waiter.want
+        keys = self._keys(want.method, want.channel)
+        if want.alternative is not None:
+            keys += self._keys(want.alternative, want.channel)
+        return keys
+
+    def _enqueue(self, waiter: _Waiter) -> None:
+        self._waiters.append(waiter)
+        for key in self._waiter_keys(waiter):
+            self._queued[key] = self._queued.get(key, 0) + 1
+
+    def _dequeue(self, waiter: _Waiter) -> None:
+        self._waiters.remove(waiter)
+        for key in self._waiter_keys(waiter):
+            left = self._queued[key] - 1
+            if left:
+                self._queued[key] = left
+            else:
+                del self._queued[key]
 
     def poke(self) -> None:
         """Something changed (a priority, a refund): plan again soon."""
@@ -165,7 +195,7 @@ class Scheduler:
                 else:
                     wait = min(wait, max(patience, 1e-3))  # plan again when patience runs out
             if grant is not None:
-                self._waiters.remove(waiter)
+                self._dequeue(waiter)
                 if not waiter.future.done():
                     waiter.future.set_result(grant)
                 else:
@@ -230,23 +260,19 @@ class Scheduler:
             self._planner = asyncio.create_task(self._plan_forever(), name="outbox planner")
 
     async def _plan_forever(self) -> None:
-        try:
-            while True:
-                self._poked.clear()
-                now = self._clock()
-                delay = self.plan(now)
-                if delay is None:
-                    return
-                self._plans_at = now + delay
-                await wait_event(self._poked, delay, self._sleep)
-        finally:
-            self._plans_at = math.inf
+        while True:
+            self._poked.clear()
+            delay = self.plan(self._clock())
+            if delay is None:
+                return
+            await wait_event(self._poked, delay, self._sleep)
 
     async def aclose(self) -> None:
         """Stop planning; waiters still waiting are cancelled."""
         for waiter in self._waiters:
             waiter.future.cancel()
         self._waiters.clear()
+        self._queued.clear()
         if self._planner is not None:
             self._planner.cancel()
             await asyncio.gather(self._planner, return_exceptions=True)
