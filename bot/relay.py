@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from bot.turn import TurnState, fold
 log = logging.getLogger(__name__)
 
 FLUSH_ON_SHUTDOWN_SECONDS = 5.0
+PERSIST_EVERY_SECONDS = 2.0  # how stale the stored cursor of a running turn may get
 
 TurnEnded = Callable[[TurnRecord, TurnState], Awaitable[None]]
 
@@ -154,8 +156,17 @@ class Relay:
         state = TurnState.model_validate_json(turn.state_json) if turn.state_json else TurnState()
         record = turn
 
+        saved_at = -math.inf
+
         async def persist(frame: Frame, reply_ts: list[str]) -> None:
-            nonlocal record
+            """Make what Slack shows durable. New replies are saved at once (a restart must edit them, not
+            post again); mere progress at most every PERSIST_EVERY seconds, since a restart that resumes from
+            an older cursor only replays events into the same messages."""
+            nonlocal record, saved_at
+            now = time.monotonic()
+            if reply_ts == record.reply_ts and now - saved_at < PERSIST_EVERY_SECONDS:
+                return
+            saved_at = now
             record = replace(
                 record,
                 cursor=frame.cursor,
