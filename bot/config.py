@@ -31,6 +31,8 @@ HINTS: dict[str, str] = {
     "SLACK_POSTS_PER_MINUTE": "the workspace-wide budget for chat.postMessage calls per minute, e.g. 600",
     "NOTIFY_AFTER": "seconds a turn must run before its end is announced with a mention, e.g. 120 (0: never)",
     "SLACK_UPDATES_BURST": "how many chat.update calls may go back to back after a quiet spell, e.g. 10",
+    "LOG_LEVEL": "a Python logging level: DEBUG, INFO, WARNING or ERROR",
+    "LOG_FORMAT": "'text' (lines for people) or 'json' (one JSON object per line)",
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -65,6 +67,7 @@ class Settings(BaseSettings):
     ALLOWED_USERS: CommaList = ()
     ALLOWED_CHANNELS: CommaList = ()
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
     STREAM_MODE: Literal["edit", "native"] = "edit"
     STREAM_ROLLOVER_SECONDS: float = Field(default=240.0, gt=0)
     SLACK_UPDATES_PER_MINUTE: float = Field(default=50.0, gt=0)
@@ -92,6 +95,13 @@ class Settings(BaseSettings):
     @classmethod
     def _emoji_name(cls, value: str) -> str:
         return value.strip().strip(":")
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.strip().upper()
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod
@@ -137,6 +147,12 @@ class Settings(BaseSettings):
         if self.SLACK_MODE == "socket" and not self.SLACK_APP_TOKEN:
             raise ValueError("SLACK_APP_TOKEN: missing (SLACK_MODE=socket needs it)")
         return self
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured value that must never appear in a log line or in Slack."""
+        values = (self.SLACK_BOT_TOKEN, self.SLACK_APP_TOKEN, self.SLACK_SIGNING_SECRET, self.QODER_PAT)
+        return tuple(value for value in values if value)
 
     @property
     def mode(self) -> Literal["socket", "http"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from bot import log_context
 from bot.models import ThreadKey
 from bot.outbox import Outbox
 from bot.qoder import QoderError
@@ -61,6 +62,7 @@ class Intake:
         A plain thread reply (``addressed=False``) is ignored unless the thread already has a session.
         """
         thread = message.thread
+        log_context.bind_thread(thread)
         if not message.addressed and await self._store.get_session(thread) is None:
             return
         keys = [f"msg:{thread.channel}:{message.ts}"]
