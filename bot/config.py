@@ -33,6 +33,9 @@ HINTS: dict[str, str] = {
     "SLACK_UPDATES_BURST": "how many chat.update calls may go back to back after a quiet spell, e.g. 10",
     "LOG_LEVEL": "a Python logging level: DEBUG, INFO, WARNING or ERROR",
     "LOG_FORMAT": "'text' (lines for people) or 'json' (one JSON object per line)",
+    "ALLOWED_BOTS": "comma-separated bot ids (B…) or bot user ids (U…) whose messages the agent may receive",
+    "USER_TURNS_PER_MINUTE": "how many messages one person may send to the agent per minute, e.g. 10 (0: no limit)",
+    "MAX_MESSAGE_CHARS": "the longest message passed to the agent, in characters, e.g. 16000 (0: no limit)",
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -68,6 +71,9 @@ class Settings(BaseSettings):
     ALLOWED_CHANNELS: CommaList = ()
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
+    ALLOWED_BOTS: CommaList = ()
+    USER_TURNS_PER_MINUTE: int = Field(default=0, ge=0)
+    MAX_MESSAGE_CHARS: int = Field(default=16_000, ge=0)
     STREAM_MODE: Literal["edit", "native"] = "edit"
     STREAM_ROLLOVER_SECONDS: float = Field(default=240.0, gt=0)
     SLACK_UPDATES_PER_MINUTE: float = Field(default=50.0, gt=0)
@@ -82,7 +88,7 @@ class Settings(BaseSettings):
     REACTION_STOPPED: str = "octagonal_sign"
     REACTION_FAILED: str = "warning"
 
-    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", mode="before")
+    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

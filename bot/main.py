@@ -118,6 +118,8 @@ async def build(settings: Settings) -> Runtime:
             allowed_users=settings.ALLOWED_USERS,
             allowed_channels=settings.ALLOWED_CHANNELS,
             notify_after=settings.NOTIFY_AFTER,
+            max_message_chars=settings.MAX_MESSAGE_CHARS,
+            user_turns_per_minute=settings.USER_TURNS_PER_MINUTE,
             reactions=Reactions(
                 received=settings.REACTION_RECEIVED,
                 queued=settings.REACTION_QUEUED,
@@ -133,7 +135,7 @@ async def build(settings: Settings) -> Runtime:
         request_verification_enabled=settings.mode == "http",
         authorize=single_workspace(settings.SLACK_BOT_TOKEN, outbox.identity),
     )
-    register(app, use_cases, stop_reactions=settings.STOP_REACTIONS)
+    register(app, use_cases, stop_reactions=settings.STOP_REACTIONS, allowed_bots=settings.ALLOWED_BOTS)
     return Runtime(settings, store, qoder, outbox, relay, use_cases, app, slack_http)
 
 
