@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = {
@@ -143,3 +143,10 @@ def test_app_without_configuration_exits_2_naming_each_variable(tmp_path: Path) 
     ):
         assert name in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Operating it")]
+    missing = [name for name in Settings.model_fields if f"`{name}`" not in table]
+    assert missing == [], f"README's configuration table lacks {missing}"
