@@ -64,15 +64,18 @@ async def test_json_logs_carry_the_ids_of_the_thread_session_and_turn(
     assert any(r["message"].startswith("ready") and r["level"] == "INFO" for r in records)
 
     sessions = {s.metadata["slack_thread_ts"]: s.id for s in qoder.sessions.values()}
+    turns: set[str] = set()
     for root in (first, second):
         ended = [r for r in records if r["message"] == "turn ended: done" and r.get("thread") == root]
         assert len(ended) == 1, f"one end of turn logged for thread {root}: {records}"
         record = ended[0]
         assert record["team"] == "T1" and record["channel"] == CHANNEL
         assert record["session"] == sessions[root], "a thread's lines name its own session"
-        assert record["turn"].startswith("evt_") or record["turn"], record
+        assert record["turn"], record
+        turns.add(record["turn"])
         created = [r for r in records if r["message"].startswith(f"session {sessions[root]} created")]
         assert created and created[0].get("thread") == root and created[0].get("channel") == CHANNEL
+    assert len(turns) == 2, "each turn has its own id"
 
 
 @pytest.fixture
