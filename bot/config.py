@@ -32,6 +32,11 @@ HINTS: dict[str, str] = {
     "RELAY_LEASE_SECONDS": "seconds after which another replica adopts the turns of one that died, e.g. 15",
     "NOTIFY_AFTER": "seconds a turn must run before its end is announced with a mention, e.g. 120 (0: never)",
     "SLACK_UPDATES_BURST": "how many chat.update calls may go back to back after a quiet spell, e.g. 10",
+    "LOG_LEVEL": "a Python logging level: DEBUG, INFO, WARNING or ERROR",
+    "LOG_FORMAT": "'text' (lines for people) or 'json' (one JSON object per line)",
+    "ALLOWED_BOTS": "comma-separated bot ids (B…) or bot user ids (U…) whose messages the agent may receive",
+    "USER_TURNS_PER_MINUTE": "how many messages one person may send to the agent per minute, e.g. 10 (0: no limit)",
+    "MAX_MESSAGE_CHARS": "the longest message passed to the agent, in characters, e.g. 16000 (0: no limit)",
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -66,6 +71,10 @@ class Settings(BaseSettings):
     ALLOWED_USERS: CommaList = ()
     ALLOWED_CHANNELS: CommaList = ()
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
+    ALLOWED_BOTS: CommaList = ()
+    USER_TURNS_PER_MINUTE: int = Field(default=0, ge=0)
+    MAX_MESSAGE_CHARS: int = Field(default=16_000, ge=0)
     STREAM_MODE: Literal["edit", "native"] = "edit"
     STREAM_ROLLOVER_SECONDS: float = Field(default=240.0, gt=0)
     SLACK_UPDATES_PER_MINUTE: float = Field(default=50.0, gt=0)
@@ -81,7 +90,7 @@ class Settings(BaseSettings):
     REACTION_STOPPED: str = "octagonal_sign"
     REACTION_FAILED: str = "warning"
 
-    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", mode="before")
+    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -94,6 +103,13 @@ class Settings(BaseSettings):
     @classmethod
     def _emoji_name(cls, value: str) -> str:
         return value.strip().strip(":")
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.strip().upper()
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod
@@ -139,6 +155,12 @@ class Settings(BaseSettings):
         if self.SLACK_MODE == "socket" and not self.SLACK_APP_TOKEN:
             raise ValueError("SLACK_APP_TOKEN: missing (SLACK_MODE=socket needs it)")
         return self
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured value that must never appear in a log line or in Slack."""
+        values = (self.SLACK_BOT_TOKEN, self.SLACK_APP_TOKEN, self.SLACK_SIGNING_SECRET, self.QODER_PAT)
+        return tuple(value for value in values if value)
 
     @property
     def mode(self) -> Literal["socket", "http"]:

@@ -1,7 +1,7 @@
 """Wiring: Settings → store, Qoder client, outbox, relay, use cases → Bolt app → Socket Mode or HTTP.
 
-``/healthz`` (200 once ready, else 503) and ``/metrics`` are served on ``PORT`` in both modes; in HTTP mode
-Slack posts to ``/slack/events`` on the same port.
+``/healthz``, ``/readyz`` and ``/metrics`` (``bot.endpoints``) are served on ``PORT`` in both modes; in HTTP
+mode Slack posts to ``/slack/events`` on the same port.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
+from bot.endpoints import BotView, add_routes
 from bot.leases import TurnLeases
+from bot.logging_setup import configure as configure_logging
 from bot.models import TurnRecord
 from bot.outbox import Outbox, WebClientTransport, slack_limits
 from bot.qoder import QoderClient
@@ -88,6 +90,7 @@ async def build(settings: Settings) -> Runtime:
             posts_per_channel_per_second=settings.SLACK_POSTS_PER_SECOND,
             posts_per_minute=settings.SLACK_POSTS_PER_MINUTE,
         ),
+        secrets=settings.secrets,
     )
     use_cases: UseCases | None = None
 
@@ -117,6 +120,8 @@ async def build(settings: Settings) -> Runtime:
             allowed_users=settings.ALLOWED_USERS,
             allowed_channels=settings.ALLOWED_CHANNELS,
             notify_after=settings.NOTIFY_AFTER,
+            max_message_chars=settings.MAX_MESSAGE_CHARS,
+            user_turns_per_minute=settings.USER_TURNS_PER_MINUTE,
             reactions=Reactions(
                 received=settings.REACTION_RECEIVED,
                 queued=settings.REACTION_QUEUED,
@@ -132,24 +137,12 @@ async def build(settings: Settings) -> Runtime:
         request_verification_enabled=settings.mode == "http",
         authorize=single_workspace(settings.SLACK_BOT_TOKEN, outbox.identity),
     )
-    register(app, use_cases, stop_reactions=settings.STOP_REACTIONS)
+    register(app, use_cases, stop_reactions=settings.STOP_REACTIONS, allowed_bots=settings.ALLOWED_BOTS)
     return Runtime(settings, store, qoder, outbox, relay, use_cases, app, slack_http)
 
 
 def web_app(runtime: Runtime) -> web.Application:
     """The aiohttp application serving health, metrics and (HTTP mode) Slack's requests."""
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"ok": runtime.ready}, status=200 if runtime.ready else 503)
-
-    async def metrics(_: web.Request) -> web.Response:
-        lines = [
-            "# TYPE qoder_slack_active_runs gauge",
-            f"qoder_slack_active_runs {len(runtime.relay.active_sessions)}",
-            "# TYPE qoder_slack_ready gauge",
-            f"qoder_slack_ready {int(runtime.ready)}",
-        ]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
     async def slack_events(request: web.Request) -> web.Response:
         if not runtime.ready:
@@ -158,11 +151,22 @@ def web_app(runtime: Runtime) -> web.Application:
         return await to_aiohttp_response(response)
 
     application = web.Application()
-    application.router.add_get("/healthz", healthz)
-    application.router.add_get("/metrics", metrics)
+    add_routes(application, _bot_view(runtime))
     if runtime.settings.mode == "http":
         application.router.add_post("/slack/events", slack_events)
     return application
+
+
+def _bot_view(runtime: Runtime) -> BotView:
+    async def store() -> bool:
+        return await runtime.store.ping()
+
+    return BotView(
+        is_ready=lambda: runtime.ready,
+        active_relays=lambda: len(runtime.relay.active_sessions),
+        store=runtime.store,
+        checks={"store": store, "slack": runtime.outbox.verify, "qoder": runtime.qoder.ping},
+    )
 
 
 async def serve(
@@ -251,11 +255,7 @@ def cli(argv: list[str] | None = None) -> int:
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.LOG_LEVEL.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, settings.secrets)
     if args.check:
         results = asyncio.run(run_checks(settings))
         for result in results:

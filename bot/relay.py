@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from bot import log_context, metrics
 from bot.interactive import stop_value
 from bot.leases import TurnLeases
 from bot.models import TurnRecord
@@ -38,6 +39,7 @@ class Frame:
 
     state: TurnState
     cursor: str | None
+    seq: int = -1  # the number ``ReplyTiming`` gave this frame; -1 for frames it does not time
 
 
 class Relay:
@@ -153,8 +155,12 @@ class Relay:
 
     async def _run(self, turn: TurnRecord) -> tuple[TurnRecord, TurnState]:
         """Follow ``turn`` to its end; returns its final record (saved) and state."""
+        log_context.bind_thread(turn.thread)
+        log_context.bind(session=turn.session_id, turn=turn.start_event_id or turn.user_ts)
+        log.info("relaying the turn of session %s", turn.session_id)
         state = TurnState.model_validate_json(turn.state_json) if turn.state_json else TurnState()
         record = turn
+        timing = metrics.ReplyTiming()
 
         saved_at = -math.inf
 
@@ -175,6 +181,10 @@ class Relay:
                 updated_at=time.time(),
             )
             await self._store.save_turn(record)
+            timing.written(frame.seq, final=frame.state.finished)
+
+        def make_frame(state: TurnState, cursor: str | None) -> Frame:
+            return Frame(state, cursor, timing.shown(final=state.finished))
 
         thread = turn.thread
         outbox = self._outbox.workspace(thread.team)
@@ -222,11 +232,11 @@ class Relay:
             )
         cursor = turn.cursor
         if not turn.reply_ts:
-            publisher.show(Frame(state, cursor))
+            publisher.show(make_frame(state, cursor))
         try:
             if not state.finished:
                 outbox.set_status(thread.channel, thread.thread_ts, self._working_status)
-                state, cursor = await self._follow(turn, publisher, state, cursor)
+                state, cursor = await self._follow(turn, publisher, state, cursor, make_frame)
         except QoderError as error:
             log.warning("stream of session %s failed: %s", turn.session_id, error)
             state = state.model_copy(update={"phase": "failed", "error": _stream_failure(error)})
@@ -238,14 +248,21 @@ class Relay:
             raise
         finally:
             outbox.set_status(thread.channel, thread.thread_ts, "")
-        publisher.show(Frame(state, cursor))
+        publisher.show(make_frame(state, cursor))
         await publisher.flush()
         record = replace(record, active=False, state_json=state.model_dump_json(), updated_at=time.time())
         await self._store.save_turn(record)
+        metrics.turn_finished(state.phase)
+        log.info("turn ended: %s", state.phase)
         return record, state
 
     async def _follow(
-        self, turn: TurnRecord, publisher: FramePacer[Frame], state: TurnState, cursor: str | None
+        self,
+        turn: TurnRecord,
+        publisher: FramePacer[Frame],
+        state: TurnState,
+        cursor: str | None,
+        make_frame: Callable[[TurnState, str | None], Frame],
     ) -> tuple[TurnState, str | None]:
         """Fold stream events into ``state`` until the turn finishes; each new state goes to the publisher.
 
@@ -255,7 +272,7 @@ class Relay:
         recovered = False
         while True:
             try:
-                return await self._follow_stream(turn.session_id, publisher, state, cursor)
+                return await self._follow_stream(turn.session_id, publisher, state, cursor, make_frame)
             except NotFoundError:
                 if recovered or not turn.start_event_id or cursor == turn.start_event_id:
                     raise
@@ -264,7 +281,7 @@ class Relay:
                     "cursor %s of session %s was rejected; re-reading the turn", cursor, turn.session_id
                 )
                 state, cursor = await self._replay(turn)
-                publisher.show(Frame(state, cursor))
+                publisher.show(make_frame(state, cursor))
                 recovered = True
 
     async def _replay(self, turn: TurnRecord) -> tuple[TurnState, str | None]:
@@ -276,14 +293,20 @@ class Relay:
         return state, cursor
 
     async def _follow_stream(
-        self, session_id: str, publisher: FramePacer[Frame], state: TurnState, cursor: str | None
+        self,
+        session_id: str,
+        publisher: FramePacer[Frame],
+        state: TurnState,
+        cursor: str | None,
+        make_frame: Callable[[TurnState, str | None], Frame],
     ) -> tuple[TurnState, str | None]:
         stream = self._qoder.stream(session_id, last_event_id=cursor)
         try:
             async for event in stream:
+                metrics.qoder_event(event)
                 state = fold(state, event)
                 cursor = event.resume_point or cursor
-                publisher.show(Frame(state, cursor))
+                publisher.show(make_frame(state, cursor))
                 if state.finished:
                     break
         finally:

@@ -9,6 +9,8 @@ to make it so, within each workspace's budget:
   ``set_status``, ``notice``, ``ephemeral``, ``delete``) in the background; nothing there raises to callers.
 * ``EditWriter`` and ``NativeStreamWriter`` keep a turn's replies in step with its newest rendering; they
   share ``FramePacer``'s pacing.
+* Every call goes through one transport that counts it (``bot.metrics``) and replaces any configured
+  secret in its parameters with ``[redacted]``.
 * ``Scheduler`` grants calls by ``Priority`` over token buckets per method and scope (``slack_limits``);
   a 429 holds that method and scope for ``Retry-After`` and the call is planned again, never dropped.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from bot.outbox._edit import DIVERT_AFTER_SECONDS, EditWriter
@@ -25,7 +28,14 @@ from bot.outbox._native import NativeStreamWriter
 from bot.outbox._pacer import FramePacer
 from bot.outbox._scheduler import Grant, Priority, Scheduler, Want
 from bot.outbox._timing import Clock, Sleep
-from bot.outbox._transport import RateLimited, SlackError, Transport, WebClientTransport
+from bot.outbox._transport import (
+    CountedTransport,
+    RateLimited,
+    RedactingTransport,
+    SlackError,
+    Transport,
+    WebClientTransport,
+)
 from bot.outbox._workspace import WorkspaceOutbox
 
 __all__ = [
@@ -59,8 +69,10 @@ class Outbox:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        secrets: Iterable[str] = (),
     ) -> None:
-        self._transport = transport
+        # Every Slack call is counted here, and no configured secret is ever sent to Slack.
+        self._transport: Transport = CountedTransport(RedactingTransport(transport, secrets))
         self._limits = limits if limits is not None else slack_limits()
         self._clock = clock
         self._sleep = sleep
@@ -84,6 +96,11 @@ class Outbox:
             if self._identity is None:
                 self._identity = await self._transport("auth.test", {})
             return self._identity
+
+    async def verify(self) -> dict[str, Any]:
+        """Ask Slack's ``auth.test`` now, bypassing the cached identity (readiness probes).
+        Raises ``SlackError`` when Slack refuses the token."""
+        return await self._transport("auth.test", {})
 
     async def drain(self, timeout: float) -> None:
         """Give pending background calls up to ``timeout`` seconds (shutdown)."""

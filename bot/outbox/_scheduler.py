@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from bot import log_context
 from bot.outbox._bucket import TokenBucket
 from bot.outbox._limits import Limits
 from bot.outbox._timing import Clock, Sleep, wait_event
@@ -260,6 +261,7 @@ class Scheduler:
             self._planner = asyncio.create_task(self._plan_forever(), name="outbox planner")
 
     async def _plan_forever(self) -> None:
+        log_context.clear()  # started by whichever call came first; it plans for every thread
         while True:
             self._poked.clear()
             delay = self.plan(self._clock())

@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
+
 MAX_RETRY_AFTER = 60.0
+REDACTED = "[redacted]"
 # Read methods that Slack wants form-encoded rather than as a JSON body.
 _FORM_METHODS = frozenset({"auth.test", "chat.getPermalink"})
 
@@ -58,6 +61,52 @@ class WebClientTransport:
         except SlackApiError as error:
             raise _as_slack_error(method, error) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+class RedactingTransport:
+    """``Transport`` that replaces every configured secret in a call's parameters with ``[redacted]``, so a
+    token quoted in an error message or an agent's output never reaches Slack."""
+
+    def __init__(self, transport: Transport, secrets: Iterable[str]) -> None:
+        self._transport = transport
+        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+
+    async def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self._secrets:
+            params = _redacted(params, self._secrets)
+        return await self._transport(method, params)
+
+
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, Mapping):
+        return {key: _redacted(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item, secrets) for item in value]
+    return value
+
+
+class CountedTransport:
+    """``Transport`` that reports each call's method and result to ``bot.metrics`` and passes it on."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    async def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._transport(method, params)
+        except SlackError as error:
+            metrics.slack_call(method, "ratelimited" if error.rate_limited else error.code)
+            raise
+        except Exception:
+            metrics.slack_call(method, "exception")
+            raise
+        metrics.slack_call(method, "ok")
+        return response
 
 
 def _as_slack_error(method: str, error: SlackApiError) -> SlackError:

@@ -16,6 +16,7 @@ from bot.interactive import (
     parse_stop_value,
 )
 from bot.models import ThreadKey
+from bot.slack.bots import BOT_SUBTYPE, allowed_bot, from_bot, sender
 from bot.slack.commands import handle_command
 from bot.slack.text import to_agent_text
 from bot.threads import IncomingMessage, UseCases
@@ -30,14 +31,21 @@ IGNORED_EVENTS = ("reaction_removed", "app_home_opened", "member_joined_channel"
 Ack = Callable[..., Awaitable[None]]
 
 
-def register(app: AsyncApp, use_cases: UseCases, *, stop_reactions: tuple[str, ...]) -> None:
-    """Attach every listener of the bot to ``app``."""
+def register(
+    app: AsyncApp,
+    use_cases: UseCases,
+    *,
+    stop_reactions: tuple[str, ...],
+    allowed_bots: tuple[str, ...] = (),
+) -> None:
+    """Attach every listener of the bot to ``app``; messages from bots not in ``allowed_bots`` are ignored."""
     stop_names = frozenset(stop_reactions)
+    bots = frozenset(allowed_bots)
     intake, controls = use_cases.intake, use_cases.controls
 
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
-        message = _incoming(body, event, context, addressed=True)
+        message = _incoming(body, event, context, addressed=True, allowed_bots=bots)
         if message is not None:
             await intake.on_message(message)
 
@@ -48,7 +56,7 @@ def register(app: AsyncApp, use_cases: UseCases, *, stop_reactions: tuple[str, .
         is_reply = bool(thread_ts) and thread_ts != event.get("ts")
         if not (is_dm or is_reply):
             return  # a top-level channel message reaches the bot only through app_mention
-        message = _incoming(body, event, context, addressed=is_dm)
+        message = _incoming(body, event, context, addressed=is_dm, allowed_bots=bots)
         if message is not None:
             await intake.on_message(message)
 
@@ -104,10 +112,18 @@ async def _ignore() -> None:
 
 
 def _incoming(
-    body: dict[str, Any], event: dict[str, Any], context: dict[str, Any], *, addressed: bool
+    body: dict[str, Any],
+    event: dict[str, Any],
+    context: dict[str, Any],
+    *,
+    addressed: bool,
+    allowed_bots: frozenset[str] = frozenset(),
 ) -> IncomingMessage | None:
-    """The user message in ``event``, or None for bots, edits, joins and other non-messages."""
-    if event.get("bot_id") or event.get("subtype") not in USER_SUBTYPES or not event.get("user"):
+    """The user message in ``event``, or None for bots not allowed, edits, joins and other non-messages."""
+    if from_bot(event):
+        if not allowed_bot(event, allowed_bots) or event.get("subtype") not in {*USER_SUBTYPES, BOT_SUBTYPE}:
+            return None
+    elif event.get("subtype") not in USER_SUBTYPES or not event.get("user"):
         return None
     if event.get("hidden"):
         return None
@@ -122,7 +138,7 @@ def _incoming(
     return IncomingMessage(
         thread=ThreadKey(team, channel, str(event.get("thread_ts") or ts)),
         ts=ts,
-        user=str(event["user"]),
+        user=sender(event),
         text=text,
         event_id=str(body.get("event_id") or ""),
         addressed=addressed,

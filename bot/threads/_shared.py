@@ -69,6 +69,8 @@ class ThreadsConfig:
     notify_after: float = (
         120.0  # seconds a turn must run before its end is announced with a mention; 0: never
     )
+    max_message_chars: int = 16_000  # longest message passed to the agent; 0: no limit
+    user_turns_per_minute: int = 0  # messages one person may send to the agent per minute; 0: no limit
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from bot import log_context
 from bot.models import ThreadKey
 from bot.outbox import Outbox
 from bot.qoder import QoderError
@@ -18,7 +19,6 @@ from bot.store import Store
 from bot.threads._shared import (
     EMPTY_MESSAGE_NOTICE,
     GAVE_UP_NOTICE,
-    NOT_ALLOWED_NOTICE,
     RETRY_DELAYS,
     TRANSIENT,
     UNAVAILABLE_NOTICE,
@@ -29,6 +29,7 @@ from bot.threads._shared import (
 )
 from bot.threads.context import ThreadContext, with_context
 from bot.threads.feedback import Feedback
+from bot.threads.limits import Limits
 from bot.threads.sessions import Sessions
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Intake:
         self._config = config
         self._background = background
         self._context = ThreadContext()
+        self._limits = Limits(store, config)
 
     async def on_message(self, message: IncomingMessage) -> None:
         """Send ``message`` to the thread's session (creating it), or queue it while a turn runs.
@@ -61,6 +63,7 @@ class Intake:
         A plain thread reply (``addressed=False``) is ignored unless the thread already has a session.
         """
         thread = message.thread
+        log_context.bind_thread(thread)
         if not message.addressed and await self._store.get_session(thread) is None:
             return
         keys = [f"msg:{thread.channel}:{message.ts}"]
@@ -69,8 +72,10 @@ class Intake:
         if not await claim(self._store, keys):
             log.debug("duplicate delivery of %s/%s ignored", thread.channel, message.ts)
             return
-        if not self._allowed(message):
-            self._feedback.notice(thread, NOT_ALLOWED_NOTICE)
+        refusal = await self._limits.check(message)
+        if refusal is not None:
+            if refusal.notice:
+                self._feedback.notice(thread, refusal.notice)
             return
         if not message.text.strip():
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
@@ -169,10 +174,3 @@ class Intake:
             self._feedback.react(message.thread, message.ts, self._config.reactions.failed)
             self._feedback.notice(message.thread, GAVE_UP_NOTICE)
         await self._store.inbox_remove(message.thread, message.ts)
-
-    def _allowed(self, message: IncomingMessage) -> bool:
-        users, channels = self._config.allowed_users, self._config.allowed_channels
-        if users and message.user not in users:
-            return False
-        is_dm = message.thread.channel.startswith("D")
-        return not channels or is_dm or message.thread.channel in channels

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from bot import log_context, metrics
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.qoder import (
     AuthenticationError,
@@ -72,6 +73,8 @@ class Sessions:
             queued = message.queued()
             if busy or not await self._start_turn(session, queued):
                 await self._queue(session.session_id, queued)
+            else:
+                metrics.user_message_accepted(message.ts)
 
     def refuse(self, message: IncomingMessage, error: QoderError) -> None:
         """Qoder refused the message for a reason retrying won't fix: say so in the thread and in the log."""
@@ -178,6 +181,8 @@ class Sessions:
             updated_at=time.time(),
         )
         await self._store.save_turn(turn)
+        log_context.bind(session=session.session_id, turn=echo_id)
+        metrics.turn_started()
         self._relay.start(turn)
         return True
 

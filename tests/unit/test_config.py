@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = {
@@ -31,6 +31,11 @@ NAMES = [
     "UPDATE_INTERVAL",
     "ALLOWED_USERS",
     "ALLOWED_CHANNELS",
+    "ALLOWED_BOTS",
+    "USER_TURNS_PER_MINUTE",
+    "MAX_MESSAGE_CHARS",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
 ]
 
 
@@ -63,6 +68,32 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.STOP_REACTIONS == ("x", "octagonal_sign")
     assert settings.ALLOWED_USERS == ("U1", "U2")
+
+
+def test_operator_limits_and_logging_have_safe_defaults_and_named_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.ALLOWED_BOTS == () and settings.USER_TURNS_PER_MINUTE == 0
+    assert settings.MAX_MESSAGE_CHARS == 16_000
+    assert (settings.LOG_FORMAT, settings.LOG_LEVEL) == ("text", "INFO")
+    assert settings.secrets == ("xoxb-1", "xapp-1", "pt-secret-value")
+
+    monkeypatch.setenv("ALLOWED_BOTS", "B1, U2")
+    assert load_settings().ALLOWED_BOTS == ("B1", "U2")
+    for name, bad in {
+        "LOG_FORMAT": "xml",
+        "LOG_LEVEL": "loud",
+        "USER_TURNS_PER_MINUTE": "-1",
+        "MAX_MESSAGE_CHARS": "lots",
+    }.items():
+        monkeypatch.setenv(name, bad)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    named = {problem.split(":", 1)[0] for problem in caught.value.problems}
+    assert named == {"LOG_FORMAT", "LOG_LEVEL", "USER_TURNS_PER_MINUTE", "MAX_MESSAGE_CHARS"}
 
 
 def test_http_mode_needs_the_signing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,3 +143,10 @@ def test_app_without_configuration_exits_2_naming_each_variable(tmp_path: Path) 
     ):
         assert name in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Operating it")]
+    missing = [name for name in Settings.model_fields if f"`{name}`" not in table]
+    assert missing == [], f"README's configuration table lacks {missing}"
