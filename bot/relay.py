@@ -165,12 +165,14 @@ class Relay:
         saved_at = -math.inf
 
         async def persist(frame: Frame, reply_ts: list[str]) -> None:
-            """Make what Slack shows durable. New replies are saved at once (a restart must edit them, not
-            post again); mere progress at most every PERSIST_EVERY seconds, since a restart that resumes from
-            an older cursor only replays events into the same messages."""
+            """Make what Slack shows durable. New replies and a finished turn are saved at once (a restart
+            must edit them, not post again; a paused turn resumes after its pause); mere progress at most
+            every PERSIST_EVERY_SECONDS, since resuming from an older cursor only replays events into the
+            same messages."""
             nonlocal record, saved_at
             now = time.monotonic()
-            if reply_ts == record.reply_ts and now - saved_at < PERSIST_EVERY_SECONDS:
+            quiet = reply_ts == record.reply_ts and not frame.state.finished
+            if quiet and now - saved_at < PERSIST_EVERY_SECONDS:
                 return
             saved_at = now
             record = replace(
@@ -250,7 +252,9 @@ class Relay:
             outbox.set_status(thread.channel, thread.thread_ts, "")
         publisher.show(make_frame(state, cursor))
         await publisher.flush()
-        record = replace(record, active=False, state_json=state.model_dump_json(), updated_at=time.time())
+        record = replace(
+            record, active=False, cursor=cursor, state_json=state.model_dump_json(), updated_at=time.time()
+        )
         await self._store.save_turn(record)
         metrics.turn_finished(state.phase)
         log.info("turn ended: %s", state.phase)
