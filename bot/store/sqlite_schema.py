@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from bot.store.sqlite_rows import MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
+from bot.store.sqlite_rows import CHANNEL_DEFAULTS_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect"]
 
@@ -84,7 +84,30 @@ _INBOX: Step = (
     "DELETE FROM queue WHERE substr(session_id, 1, 6) = 'inbox:'",
 )
 
-MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX)
+# 3: sessions remember who started them and what they run (listed per person on the Home tab), a message
+# that starts a session may choose its agent, environment and outcome, and channels have defaults.
+_STARTS: Step = (
+    "ALTER TABLE sessions ADD COLUMN started_by TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE sessions ADD COLUMN agent_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE sessions ADD COLUMN environment_id TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX sessions_by_starter ON sessions (team, started_by, created_at)",
+    *(
+        f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+        for table in ("queue", "inbox")
+        for column in ("agent_id", "environment_id", "outcome")
+    ),
+    """CREATE TABLE channel_defaults (
+        team            TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        agent_id        TEXT NOT NULL DEFAULT '',
+        environment_id  TEXT NOT NULL DEFAULT '',
+        updated_by      TEXT NOT NULL DEFAULT '',
+        updated_at      REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (team, channel)
+    )""",
+)
+
+MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _STARTS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables that hold a record, and the columns (named after its fields) that it must have.
@@ -93,6 +116,7 @@ _RECORD_COLUMNS = {
     "turns": TURN_COLUMNS.names,
     "queue": MESSAGE_COLUMNS.names,
     "inbox": MESSAGE_COLUMNS.names,
+    "channel_defaults": CHANNEL_DEFAULTS_COLUMNS.names,
 }
 
 
