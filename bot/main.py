@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
 from bot.models import TurnRecord
-from bot.outbox import Outbox, WebClientTransport, slack_limits
+from bot.outbox import Outbox, ResponseUrlPoster, WebClientTransport, slack_limits
 from bot.qoder import QoderClient
 from bot.relay import Relay
 from bot.slack import register
@@ -87,6 +87,7 @@ async def build(settings: Settings) -> Runtime:
             posts_per_channel_per_second=settings.SLACK_POSTS_PER_SECOND,
             posts_per_minute=settings.SLACK_POSTS_PER_MINUTE,
         ),
+        responder=ResponseUrlPoster(slack_http),
     )
     use_cases: UseCases | None = None
 

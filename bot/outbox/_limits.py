@@ -86,6 +86,10 @@ def slack_limits(
         "chat.appendStream": tier4,
         "reactions.add": tier3,
         "reactions.remove": tier2,
+        "conversations.join": tier3,
+        "users.info": tier4,
+        "views.open": tier4,
+        "views.publish": tier4,
         # "special", modelled like chat.postMessage: about one a second per conversation
         "assistant.threads.setStatus": (Rate(60.0, 60.0, 3.0, "channel"),),
     }

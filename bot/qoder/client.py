@@ -115,13 +115,27 @@ class QoderClient:
 
     # --- events ---------------------------------------------------------------------------------------
 
-    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str:
+    async def send_message(
+        self, session_id: str, text: str, *, idempotency_key: str, outcome: str = ""
+    ) -> str:
         """Send ``text`` as a ``user.message``; return the id of its echo event ("" if the answer had none).
 
+        With ``outcome`` the message is preceded, in the same request, by a ``user.define_outcome`` whose
+        description and text rubric are ``outcome`` (§2 E1): what the agent's work is graded against.
         Raises ``ConflictError`` with ``busy`` set while the session is still running a turn.
         """
         event = {"type": "user.message", "content": [{"type": "text", "text": text}]}  # §7 #1: always blocks
-        return await self._send_event(session_id, event, idempotency_key, busy_if_unsure=True)
+        events: list[dict[str, Any]] = [event]
+        if outcome:
+            events.insert(
+                0,
+                {
+                    "type": "user.define_outcome",
+                    "description": outcome,
+                    "rubric": {"type": "text", "content": outcome},
+                },
+            )
+        return await self._send_events(session_id, events, idempotency_key, busy_if_unsure=True)
 
     async def interrupt(self, session_id: str, *, idempotency_key: str) -> None:
         """Send ``user.interrupt``; if Qoder refuses it with a 4xx other than 401/403/404, ``cancel`` instead."""
@@ -200,16 +214,30 @@ class QoderClient:
     async def _send_event(
         self, session_id: str, event: dict[str, Any], idempotency_key: str, *, busy_if_unsure: bool = False
     ) -> str:
+        return await self._send_events(session_id, [event], idempotency_key, busy_if_unsure=busy_if_unsure)
+
+    async def _send_events(
+        self,
+        session_id: str,
+        events: list[dict[str, Any]],
+        idempotency_key: str,
+        *,
+        busy_if_unsure: bool = False,
+    ) -> str:
+        """Send ``events`` in one request; return the echo id of the last of them ("" if none came back):
+        the echo of the same type, else the last echo."""
         data = await self._request(
             "POST",
             _session_path(session_id, "/events"),
-            json={"events": [event]},  # §2 E1: must be wrapped
+            json={"events": events},  # §2 E1: must be wrapped
             idempotency_key=idempotency_uuid(f"events:{session_id}", idempotency_key),
             busy_if_unsure=busy_if_unsure,
         )
         echoed = data.get("data") if isinstance(data, dict) else None
-        first = echoed[0] if isinstance(echoed, list) and echoed else None
-        event_id = first.get("id") if isinstance(first, dict) else None
+        echoes = [e for e in echoed if isinstance(e, dict)] if isinstance(echoed, list) else []
+        same_type = [e for e in echoes if e.get("type") == events[-1]["type"]]
+        chosen = same_type or echoes
+        event_id = chosen[-1].get("id") if chosen else None
         return event_id if isinstance(event_id, str) else ""
 
     async def _request(
