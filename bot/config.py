@@ -30,6 +30,7 @@ HINTS: dict[str, str] = {
     "SLACK_POSTS_PER_SECOND": "the per-channel budget for chat.postMessage calls per second, e.g. 1",
     "SLACK_POSTS_PER_MINUTE": "the workspace-wide budget for chat.postMessage calls per minute, e.g. 600",
     "SLACK_UPDATES_BURST": "how many chat.update calls may go back to back after a quiet spell, e.g. 10",
+    "ADMIN_USERS": "comma-separated Slack user ids (U…) who may change a channel's defaults with /qoder config",
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
     UPDATE_INTERVAL: float = Field(default=1.0, gt=0)
     ALLOWED_USERS: CommaList = ()
     ALLOWED_CHANNELS: CommaList = ()
+    ADMIN_USERS: CommaList = ()
     LOG_LEVEL: str = "INFO"
     STREAM_MODE: Literal["edit", "native"] = "edit"
     STREAM_ROLLOVER_SECONDS: float = Field(default=240.0, gt=0)
@@ -77,7 +79,7 @@ class Settings(BaseSettings):
     REACTION_STOPPED: str = "octagonal_sign"
     REACTION_FAILED: str = "warning"
 
-    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", mode="before")
+    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ADMIN_USERS", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -115,6 +115,7 @@ async def build(settings: Settings) -> Runtime:
             environment_id=settings.QODER_ENVIRONMENT_ID,
             allowed_users=settings.ALLOWED_USERS,
             allowed_channels=settings.ALLOWED_CHANNELS,
+            admin_users=settings.ADMIN_USERS,
             reactions=Reactions(
                 received=settings.REACTION_RECEIVED,
                 queued=settings.REACTION_QUEUED,

@@ -1,6 +1,7 @@
 """The use cases, one module each: ``intake`` (a message arrives), ``sessions`` (a thread's session and
-queue), ``controls`` (stop, approvals) and ``queries`` (``/qoder list``/``status``). ``UseCases`` bundles what
-the Slack listeners call; ``build`` wires them over the lower layers."""
+queue), ``controls`` (stop, approvals), ``queries`` (sessions and health, within deadlines) and ``defaults``
+(channel defaults). ``UseCases`` bundles what the Slack listeners call;
+``build`` wires them over the lower layers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.relay import Relay
 from bot.store import Store
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
 from bot.threads.controls import Controls
+from bot.threads.defaults import Defaults
 from bot.threads.feedback import Feedback
 from bot.threads.intake import Intake
 from bot.threads.queries import Queries, SessionSummary
@@ -21,6 +23,7 @@ from bot.turn import TurnState
 
 __all__ = [
     "Controls",
+    "Defaults",
     "IncomingMessage",
     "Intake",
     "Queries",
@@ -56,11 +59,15 @@ class UseCases:
     ) -> UseCases:
         background = Background()
         feedback = Feedback(outbox, store)
-        sessions = Sessions(qoder, store, relay, feedback, config, background)
+        defaults = Defaults(store, config)
+        sessions = Sessions(qoder, store, relay, feedback, config, background, defaults)
+        intake = Intake(store, sessions, feedback, outbox, config, background)
+        controls = Controls(qoder, store, relay, feedback)
+        queries = Queries(qoder, store, relay, outbox)
         return cls(
-            intake=Intake(store, sessions, feedback, outbox, config, background),
+            intake=intake,
             sessions=sessions,
-            controls=Controls(qoder, store, relay, feedback),
-            queries=Queries(qoder, store, relay, outbox),
+            controls=controls,
+            queries=queries,
             background=background,
         )

@@ -159,8 +159,4 @@ class Intake:
         await self._store.inbox_remove(message.thread, message.ts)
 
     def _allowed(self, message: IncomingMessage) -> bool:
-        users, channels = self._config.allowed_users, self._config.allowed_channels
-        if users and message.user not in users:
-            return False
-        is_dm = message.thread.channel.startswith("D")
-        return not channels or is_dm or message.thread.channel in channels
+        return self._config.allows(message.user, message.thread.channel)
