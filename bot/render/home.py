@@ -15,7 +15,7 @@ HOW_TO_START = "\n".join(
     [
         "*Start a session*",
         "• Mention *@Qoder* with a task in a channel, or send me a direct message. Replies in the thread continue it.",
-        '• `/qoder new <task>` in any channel (`--agent`, `--env` and `--outcome "…"` are optional).',
+        '• `/qoder new &lt;task&gt;` in any channel (`--agent`, `--env` and `--outcome "…"` are optional).',
         "• On any message: *⋯ → Ask Qoder* starts a session in that message's thread, with the message as context.",
         "• React with :octagonal_sign: or press *Stop* to interrupt a run. `/qoder help` lists every command.",
     ]
@@ -37,7 +37,9 @@ def home_view(rows: Sequence[SessionRow], *, agent_id: str, environment_id: str)
             for row in rows[:MAX_SESSIONS]
         ]
     else:
-        blocks.append(_section("_None yet. Start one with a mention, `/qoder new <task>` or *Ask Qoder*._"))
+        blocks.append(
+            _section("_None yet. Start one with a mention, `/qoder new &lt;task&gt;` or *Ask Qoder*._")
+        )
     blocks += [
         {"type": "divider"},
         _section(

@@ -72,10 +72,12 @@ def state_line(row: SessionRow) -> str:
 def render_session_list(rows: Sequence[SessionRow]) -> SlackMessage:
     """``/qoder list``: numbered newest first, as ``/qoder stop <n>`` counts them."""
     if not rows:
-        return _message(["No Qoder sessions in this channel yet. Mention me or use `/qoder new <task>`."])
+        return _message(
+            ["No Qoder sessions in this channel yet. Mention me or use `/qoder new &lt;task&gt;`."]
+        )
     lines = ["*Qoder sessions in this channel*, newest first:"]
     lines += [f"*{n}.* {session_label(row)} — {state_line(row)}" for n, row in enumerate(rows[:MAX_ROWS], 1)]
-    lines.append("_Stop a running one with `/qoder stop <n>`._")
+    lines.append("_Stop a running one with `/qoder stop &lt;n&gt;`._")
     return _message(lines)
 
 
@@ -112,7 +114,7 @@ def render_defaults(defaults: DefaultsView, *, may_change: bool, saved: bool = F
     ]
     if may_change:
         lines.append(
-            "_Change with `/qoder config agent <id>` or `/qoder config env <id>`; "
+            "_Change with `/qoder config agent &lt;id&gt;` or `/qoder config env &lt;id&gt;`; "
             "`/qoder config reset` returns to the workspace's defaults._"
         )
     else:

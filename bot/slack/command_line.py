@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.render import escape
+
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
 OUTCOME_LIMIT = 2000
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "”": "”", "„": "“"}
@@ -108,7 +110,7 @@ def parse(text: str) -> Command:
         return _stop(rest)
     if verb == "config":
         return _config(rest)
-    raise UsageError(f"`/qoder {tokens[0].value}` isn't a command. Try one of: {', '.join(VERBS)}.")
+    raise UsageError(f"`/qoder {escape(tokens[0].value)}` isn't a command. Try one of: {', '.join(VERBS)}.")
 
 
 def _new(text: str, tokens: list[_Token]) -> New:
@@ -121,18 +123,18 @@ def _new(text: str, tokens: list[_Token]) -> New:
     task = _unquote(" ".join(piece.strip() for piece in pieces if piece.strip()))
     if not task:
         raise UsageError(
-            "Tell me what to do: `/qoder new <task>`, e.g. `/qoder new fix the flaky login test`."
+            "Tell me what to do: `/qoder new &lt;task&gt;`, e.g. `/qoder new fix the flaky login test`."
         )
     return New(task, options.get("agent", ""), options.get("env", ""), options.get("outcome", ""))
 
 
 def _stop(tokens: list[_Token]) -> Stop:
     if not tokens:
-        raise UsageError("Which one? `/qoder stop <n>`, with n from `/qoder list`.")
+        raise UsageError("Which one? `/qoder stop &lt;n&gt;`, with n from `/qoder list`.")
     word = tokens[0].value.removeprefix("#")
     if len(tokens) > 1 or not word.isdigit() or int(word) < 1:
         raise UsageError(
-            f"`{tokens[0].value}` isn't a session number. Use `/qoder stop <n>` with n from `/qoder list`."
+            f"`{escape(tokens[0].value)}` isn't a session number. Use `/qoder stop &lt;n&gt;` with n from `/qoder list`."
         )
     return Stop(int(word))
 
@@ -145,7 +147,7 @@ def _config(tokens: list[_Token]) -> ShowConfig | SetConfig:
         return SetConfig(agent_id="", environment_id="")
     if first in _OPTIONS and first != "outcome":
         if len(tokens) != 2:
-            raise UsageError(f"Give one value: `/qoder config {first} <id>` (or `default`).")
+            raise UsageError(f"Give one value: `/qoder config {first} &lt;id&gt;` (or `default`).")
         value = tokens[1].value
         chosen = "" if value.lower() in _DEFAULT_WORDS else _identifier(value, first)
         return SetConfig(agent_id=chosen) if _OPTIONS[first] == "agent" else SetConfig(environment_id=chosen)
@@ -153,8 +155,8 @@ def _config(tokens: list[_Token]) -> ShowConfig | SetConfig:
     leftover = [t for t in tokens if not any(a <= t.start < b for a, b in cut)]
     if end_of_options is not None or leftover or not options or "outcome" in options:
         raise UsageError(
-            "Use `/qoder config` to see this channel's defaults, `/qoder config agent <id>` or "
-            "`/qoder config env <id>` to change one, `/qoder config reset` to use the workspace's."
+            "Use `/qoder config` to see this channel's defaults, `/qoder config agent &lt;id&gt;` or "
+            "`/qoder config env &lt;id&gt;` to change one, `/qoder config reset` to use the workspace's."
         )
     return SetConfig(agent_id=options.get("agent"), environment_id=options.get("env"))
 
@@ -217,7 +219,9 @@ def _option_value(name: str, value: str) -> str:
 
 def _identifier(value: str, name: str) -> str:
     if not ID_PATTERN.fullmatch(value):
-        raise UsageError(f"`{value}` doesn't look like an {_noun(name)} id (e.g. `{_example(name)}`).")
+        raise UsageError(
+            f"`{escape(value)}` doesn't look like an {_noun(name)} id (e.g. `{_example(name)}`)."
+        )
     return value
 
 

@@ -86,8 +86,8 @@ def register(app: AsyncApp, use_cases: UseCases, *, stop_reactions: tuple[str, .
     app.action(DENY_ACTION_ID)(on_approval)
 
     @app.command("/qoder")
-    async def on_command(ack: Ack, command: dict[str, Any]) -> None:
-        await handle_command(ack, command, use_cases)
+    async def on_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]) -> None:
+        await handle_command(ack, command, use_cases, context.get("bot_user_id"))
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

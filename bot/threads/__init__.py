@@ -1,5 +1,6 @@
 """The use cases, one module each: ``intake`` (a message arrives), ``sessions`` (a thread's session and
-queue), ``controls`` (stop, approvals), ``queries`` (sessions and health, within deadlines) and ``defaults``
+queue), ``controls`` (stop, approvals), ``queries`` (sessions and health, within deadlines), ``starts``
+(``/qoder new`` and the Ask Qoder shortcut), ``commands`` (the other ``/qoder`` answers), and ``defaults``
 (channel defaults). ``UseCases`` bundles what the Slack listeners call;
 ``build`` wires them over the lower layers."""
 
@@ -13,23 +14,29 @@ from bot.qoder import QoderClient
 from bot.relay import Relay
 from bot.store import Store
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
+from bot.threads.commands import Commands, ReplyTo
 from bot.threads.controls import Controls
 from bot.threads.defaults import Defaults
 from bot.threads.feedback import Feedback
 from bot.threads.intake import Intake
 from bot.threads.queries import Queries, SessionSummary
 from bot.threads.sessions import Sessions
+from bot.threads.starts import StartRequest, Starts
 from bot.turn import TurnState
 
 __all__ = [
+    "Commands",
     "Controls",
     "Defaults",
     "IncomingMessage",
     "Intake",
     "Queries",
     "Reactions",
+    "ReplyTo",
     "SessionSummary",
     "Sessions",
+    "StartRequest",
+    "Starts",
     "ThreadsConfig",
     "UseCases",
 ]
@@ -44,6 +51,8 @@ class UseCases:
     controls: Controls
     queries: Queries
     background: Background
+    starts: Starts
+    commands: Commands
 
     async def turn_ended(self, turn: TurnRecord, state: TurnState) -> None:
         """The relay's report that a turn ended: send what waits behind it."""
@@ -70,4 +79,6 @@ class UseCases:
             controls=controls,
             queries=queries,
             background=background,
+            starts=Starts(intake, outbox, config),
+            commands=Commands(queries, controls, defaults, store, outbox),
         )

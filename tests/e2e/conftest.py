@@ -58,7 +58,9 @@ async def bot(env: dict[str, str]) -> AsyncIterator[InProcessBot]:
 
 
 @pytest.fixture
-async def events(port: int) -> AsyncIterator[SlackEvents]:
-    sender = SlackEvents(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET)
+async def events(port: int, slack: FakeSlack) -> AsyncIterator[SlackEvents]:
+    sender = SlackEvents(
+        f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_url_base=slack.response_url_base
+    )
     yield sender
     await sender.aclose()

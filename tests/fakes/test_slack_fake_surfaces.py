@@ -106,7 +106,10 @@ async def test_ephemeral_messages_are_recorded(fake: FakeSlack, client: AsyncWeb
     assert [(e.channel, e.user, e.text, e.thread_ts) for e in fake.ephemerals] == [
         ("C1", "U5", "only you", "1.1")
     ]
-    assert await error_of(client.api_call("chat.postEphemeral", json={"channel": "C1", "user": "U5"})) == "no_text"
+    assert (
+        await error_of(client.api_call("chat.postEphemeral", json={"channel": "C1", "user": "U5"}))
+        == "no_text"
+    )
 
 
 async def test_missing_scope_when_scopes_are_given() -> None:

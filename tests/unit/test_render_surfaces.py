@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from bot.render.home import home_view
+from bot.render.home import HOW_TO_START, home_view
 from bot.render.modal import OUTCOME_BLOCK, TASK_BLOCK, AskContext, ask_modal
 from bot.render.panels import (
     DefaultsView,
@@ -16,6 +17,8 @@ from bot.render.panels import (
     render_session_list,
     response,
 )
+from bot.slack.command_line import UsageError, parse
+from bot.slack.commands import HELP
 from tests.fakes.block_kit import input_elements, validate_view
 from tests.fakes.slack_content import validate_blocks
 
@@ -71,3 +74,19 @@ def test_answers_are_valid_messages_and_escape_what_people_wrote() -> None:
     assert "set for this channel by <@U3>" in render_defaults(defaults, may_change=True).text
     assert "Only <@U8> can change" in render_not_admin(["U8"]).text
     assert response(render_not_admin(["U8"]))["response_type"] == "ephemeral"
+
+
+# Slack reads "<…>" in mrkdwn as a link, mention or command: the bot's own words must not hold any other.
+NOT_A_SLACK_TOKEN = re.compile(r"<(?![@#!]|https?://|mailto:)[^>]*>")
+
+
+def test_the_bots_own_words_hold_no_stray_angle_brackets() -> None:
+    texts = [HELP, HOW_TO_START, json.dumps(home_view([], agent_id="a", environment_id="e"))]
+    texts += [render_session_list([]).text, render_session_list([ROW]).text]
+    texts.append(render_defaults(DefaultsView("a", "e", False, False), may_change=True).text)
+    for bad in ("new", "stop", "stop x", "config agent", "config colour", "frob <x>", "new a --agent '<x>'"):
+        with pytest.raises(UsageError) as raised:
+            parse(bad)
+        texts.append(str(raised.value))
+    for text in texts:
+        assert NOT_A_SLACK_TOKEN.search(text) is None, text
