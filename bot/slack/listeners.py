@@ -1,4 +1,5 @@
-"""Bolt listeners: Slack events, the stop button and ``/qoder``, translated into use-case calls."""
+"""Bolt listeners: Slack events, the stop button and ``/qoder``, translated into use-case calls (the
+shortcut, its modal and the Home tab are in ``bot.slack.shortcuts``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.models import ThreadKey
 from bot.render.message import APPROVE_ACTION_ID, DENY_ACTION_ID, STOP_ACTION_ID
 from bot.slack.commands import handle_command
+from bot.slack.shortcuts import register_shortcuts
 from bot.slack.text import to_agent_text
 from bot.threads import IncomingMessage, UseCases
 
@@ -19,7 +21,7 @@ log = logging.getLogger(__name__)
 # Message subtypes that are still a person talking (slack-platform.md §5.3); every other subtype is ignored.
 USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
 # Subscribed events the bot has no use for; they still need a listener or Slack keeps redelivering them.
-IGNORED_EVENTS = ("reaction_removed", "app_home_opened", "member_joined_channel", "member_left_channel")
+IGNORED_EVENTS = ("reaction_removed", "member_joined_channel", "member_left_channel")
 
 Ack = Callable[..., Awaitable[None]]
 
@@ -88,6 +90,8 @@ def register(app: AsyncApp, use_cases: UseCases, *, stop_reactions: tuple[str, .
     @app.command("/qoder")
     async def on_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]) -> None:
         await handle_command(ack, command, use_cases, context.get("bot_user_id"))
+
+    register_shortcuts(app, use_cases)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """The use cases, one module each: ``intake`` (a message arrives), ``sessions`` (a thread's session and
 queue), ``controls`` (stop, approvals), ``queries`` (sessions and health, within deadlines), ``starts``
-(``/qoder new`` and the Ask Qoder shortcut), ``commands`` (the other ``/qoder`` answers), and ``defaults``
-(channel defaults). ``UseCases`` bundles what the Slack listeners call;
+(``/qoder new`` and the Ask Qoder shortcut), ``commands`` (the other ``/qoder`` answers), ``defaults``
+(channel defaults) and ``home`` (the App Home tab). ``UseCases`` bundles what the Slack listeners call;
 ``build`` wires them over the lower layers."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.threads.commands import Commands, ReplyTo
 from bot.threads.controls import Controls
 from bot.threads.defaults import Defaults
 from bot.threads.feedback import Feedback
+from bot.threads.home import Home
 from bot.threads.intake import Intake
 from bot.threads.queries import Queries, SessionSummary
 from bot.threads.sessions import Sessions
@@ -28,6 +29,7 @@ __all__ = [
     "Commands",
     "Controls",
     "Defaults",
+    "Home",
     "IncomingMessage",
     "Intake",
     "Queries",
@@ -53,6 +55,7 @@ class UseCases:
     background: Background
     starts: Starts
     commands: Commands
+    home: Home
 
     async def turn_ended(self, turn: TurnRecord, state: TurnState) -> None:
         """The relay's report that a turn ended: send what waits behind it."""
@@ -81,4 +84,5 @@ class UseCases:
             background=background,
             starts=Starts(intake, outbox, config),
             commands=Commands(queries, controls, defaults, store, outbox),
+            home=Home(queries, defaults, outbox),
         )
