@@ -77,7 +77,7 @@ def needed_scope(method: str, kind: str) -> str | None:
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, Any]:
     """The app manifest as a dictionary (needs PyYAML, a development dependency)."""
-    import yaml  # type: ignore[import-untyped]  # only the manifest tests read YAML
+    import yaml  # type: ignore[import-untyped,unused-ignore]  # only the manifest tests read YAML
 
     with path.open(encoding="utf-8") as handle:
         loaded = yaml.safe_load(handle)
