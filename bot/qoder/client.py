@@ -125,22 +125,13 @@ class QoderClient:
         Raises ``ConflictError`` with ``busy`` set while the session is still running a turn.
         """
         event = {"type": "user.message", "content": [{"type": "text", "text": text}]}  # §7 #1: always blocks
-        events: list[dict[str, Any]] = [event]
-        if outcome:
-            events.insert(
-                0,
-                {
-                    "type": "user.define_outcome",
-                    "description": outcome,
-                    "rubric": {"type": "text", "content": outcome},
-                },
-            )
+        events = [_outcome_event(outcome), event] if outcome else [event]
         return await self._send_events(session_id, events, idempotency_key, busy_if_unsure=True)
 
     async def interrupt(self, session_id: str, *, idempotency_key: str) -> None:
         """Send ``user.interrupt``; if Qoder refuses it with a 4xx other than 401/403/404, ``cancel`` instead."""
         try:
-            await self._send_event(session_id, {"type": "user.interrupt"}, idempotency_key)
+            await self._send_events(session_id, [{"type": "user.interrupt"}], idempotency_key)
         except QoderError as exc:
             if exc.status is None or not 400 <= exc.status < 500 or exc.status in (401, 403, 404):
                 raise
@@ -160,7 +151,7 @@ class QoderClient:
         }
         if not allow and deny_message:
             event["deny_message"] = deny_message
-        return await self._send_event(session_id, event, idempotency_key)
+        return await self._send_events(session_id, [event], idempotency_key)
 
     async def list_events(
         self, session_id: str, *, after_id: str | None = None, limit: int = 100
@@ -211,11 +202,6 @@ class QoderClient:
 
     # --- plumbing -------------------------------------------------------------------------------------
 
-    async def _send_event(
-        self, session_id: str, event: dict[str, Any], idempotency_key: str, *, busy_if_unsure: bool = False
-    ) -> str:
-        return await self._send_events(session_id, [event], idempotency_key, busy_if_unsure=busy_if_unsure)
-
     async def _send_events(
         self,
         session_id: str,
@@ -233,12 +219,7 @@ class QoderClient:
             idempotency_key=idempotency_uuid(f"events:{session_id}", idempotency_key),
             busy_if_unsure=busy_if_unsure,
         )
-        echoed = data.get("data") if isinstance(data, dict) else None
-        echoes = [e for e in echoed if isinstance(e, dict)] if isinstance(echoed, list) else []
-        same_type = [e for e in echoes if e.get("type") == events[-1]["type"]]
-        chosen = same_type or echoes
-        event_id = chosen[-1].get("id") if chosen else None
-        return event_id if isinstance(event_id, str) else ""
+        return _echo_id(data, str(events[-1]["type"]))
 
     async def _request(
         self,
@@ -277,6 +258,24 @@ class QoderClient:
 
     def _url(self, path: str) -> str:
         return f"{self._base}{path}"
+
+
+def _outcome_event(outcome: str) -> dict[str, Any]:
+    """``user.define_outcome`` with ``outcome`` as its description and text rubric (§2 E1)."""
+    return {
+        "type": "user.define_outcome",
+        "description": outcome,
+        "rubric": {"type": "text", "content": outcome},
+    }
+
+
+def _echo_id(data: Any, event_type: str) -> str:
+    """The id of the last echo of type ``event_type`` in a Send Events answer, else of the last echo."""
+    echoed = data.get("data") if isinstance(data, dict) else None
+    echoes = [e for e in echoed if isinstance(e, dict)] if isinstance(echoed, list) else []
+    chosen = [e for e in echoes if e.get("type") == event_type] or echoes
+    event_id = chosen[-1].get("id") if chosen else None
+    return event_id if isinstance(event_id, str) else ""
 
 
 def _session_path(session_id: str, suffix: str = "") -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.models import ChannelDefaults
+from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey
 from bot.store import Store
 from bot.threads._shared import ThreadsConfig
 
@@ -62,6 +62,16 @@ class Defaults:
         """What a new session in the channel runs."""
         own = await self._store.get_channel_defaults(team, channel)
         return self._effective(own)
+
+    async def choose(
+        self, thread: ThreadKey, message: QueuedMessage, replacing: SessionRecord | None = None
+    ) -> tuple[str, str]:
+        """The (agent, environment) of a new session for ``thread``, each: what ``message`` chose, else
+        what the session it replaces ran, else the channel's default."""
+        channel = await self.for_channel(thread.team, thread.channel)
+        before = replacing or SessionRecord(thread, "", 0.0)
+        agent = message.agent_id or before.agent_id or channel.agent_id
+        return agent, message.environment_id or before.environment_id or channel.environment_id
 
     async def change(
         self, team: str, channel: str, user: str, *, agent_id: str | None, environment_id: str | None

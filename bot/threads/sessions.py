@@ -141,15 +141,9 @@ class Sessions:
         attempt: str,
         replacing: SessionRecord | None = None,
     ) -> SessionRecord:
-        """A new session for ``thread``: on what ``message`` chose, else what the session it replaces ran,
-        else the channel's defaults."""
-        defaults = await self._defaults.for_channel(thread.team, thread.channel)
-        agent = message.agent_id or (replacing.agent_id if replacing else "") or defaults.agent_id
-        environment = (
-            message.environment_id
-            or (replacing.environment_id if replacing else "")
-            or defaults.environment_id
-        )
+        """A new session for ``thread``, on the runtime ``Defaults.choose`` picks; the session it replaces
+        (if any) keeps its starter."""
+        agent, environment = await self._defaults.choose(thread, message, replacing)
         title = " ".join(message.text.split())[:TITLE_LENGTH] or "Slack thread"
         session = await self._qoder.create_session(
             agent=agent,
@@ -163,15 +157,8 @@ class Sessions:
             },
             idempotency_key=f"slack-session:{thread}{attempt}",
         )
-        record = SessionRecord(
-            thread=thread,
-            session_id=session.id,
-            created_at=time.time(),
-            title=title,
-            started_by=replacing.started_by if replacing and replacing.started_by else message.user,
-            agent_id=agent,
-            environment_id=environment,
-        )
+        starter = replacing.started_by if replacing and replacing.started_by else message.user
+        record = SessionRecord(thread, session.id, time.time(), title, starter, agent, environment)
         await self._store.save_session(record)
         log.info("session %s created for thread %s", session.id, thread)
         return record

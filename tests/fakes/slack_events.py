@@ -223,21 +223,12 @@ class SlackEvents:
         n = next(self._ids)
         response_url = self.response_url_base + response_path("actions", self.team_id, n)
         self.response_urls.append(response_url)
-        message: dict[str, Any] = {
-            "type": "message",
-            "user": author,
-            "ts": ts,
-            "text": text,
-            "team": self.team_id,
-        }
-        if thread_ts is not None:
-            message["thread_ts"] = thread_ts
         payload = slack_interactive.message_action(
             team_id=self.team_id,
             api_app_id=self.api_app_id,
             callback_id=callback_id,
             channel=channel,
-            message=message,
+            message=slack_interactive.message_of(self.team_id, ts, text, author, thread_ts),
             user=user,
             trigger_id=new_trigger_id(n),
             response_url=response_url,
@@ -282,52 +273,19 @@ class SlackEvents:
     ) -> int:
         """Deliver a `block_actions` button click on a bot message; returns the app's HTTP status."""
         n = next(self._ids)
-        container: dict[str, Any] = {
-            "type": "message",
-            "message_ts": message_ts,
-            "channel_id": channel,
-            "is_ephemeral": False,
-        }
-        message: dict[str, Any] = {
-            "type": "message",
-            "ts": message_ts,
-            "user": self.bot_user_id,
-            "bot_id": "BBOT",
-            "text": "",
-        }
-        if thread_ts is not None:
-            container["thread_ts"] = thread_ts
-            message["thread_ts"] = thread_ts
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": {
-                "id": user,
-                "username": f"user-{user.lower()}",
-                "name": f"user-{user.lower()}",
-                "team_id": self.team_id,
-            },
-            "api_app_id": self.api_app_id,
-            "token": "verification-token",
-            "container": container,
-            "trigger_id": new_trigger_id(n),
-            "team": {"id": self.team_id, "domain": "fake-workspace"},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel, "name": f"channel-{channel.lower()}"},
-            "message": message,
-            "state": {"values": {}},
-            "response_url": self.response_url_base + response_path("actions", self.team_id, n),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "fake-block",
-                    "value": value,
-                    "text": {"type": "plain_text", "text": action_id},
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
+        payload = slack_interactive.block_actions(
+            team_id=self.team_id,
+            api_app_id=self.api_app_id,
+            bot_user_id=self.bot_user_id,
+            action_id=action_id,
+            value=value,
+            channel=channel,
+            message_ts=message_ts,
+            thread_ts=thread_ts,
+            user=user,
+            trigger_id=new_trigger_id(n),
+            response_url=self.response_url_base + response_path("actions", self.team_id, n),
+        )
         return (await self._interact(payload)).status_code
 
     async def _post(

@@ -1,6 +1,6 @@
-"""Payloads of the interactions Slack sends besides events and slash commands: a message shortcut
-(``message_action``), a modal's submission (``view_submission``) and the Home tab being opened
-(``app_home_opened``, an event). Shapes follow Slack's reference pages for each payload.
+"""Payloads of the interactions Slack sends besides events and slash commands: a button click
+(``block_actions``), a message shortcut (``message_action``), a modal's submission (``view_submission``)
+and the Home tab being opened (``app_home_opened``, an event). Shapes follow Slack's reference pages for each payload.
 
 ``view_submission`` fills ``state.values`` from the view's input blocks the way Slack's client does, and
 refuses (``NotSubmitted``) what a person could not submit: a required input left empty, or a value longer
@@ -25,6 +25,71 @@ def _user(team_id: str, user: str) -> dict[str, Any]:
         "username": f"user-{user.lower()}",
         "name": f"user-{user.lower()}",
         "team_id": team_id,
+    }
+
+
+def message_of(team_id: str, ts: str, text: str, author: str, thread_ts: str | None) -> dict[str, Any]:
+    """A person's message as interaction payloads carry it."""
+    message: dict[str, Any] = {"type": "message", "user": author, "ts": ts, "text": text, "team": team_id}
+    if thread_ts is not None:
+        message["thread_ts"] = thread_ts
+    return message
+
+
+def block_actions(
+    *,
+    team_id: str,
+    api_app_id: str,
+    bot_user_id: str,
+    action_id: str,
+    value: str,
+    channel: str,
+    message_ts: str,
+    thread_ts: str | None,
+    user: str,
+    trigger_id: str,
+    response_url: str,
+) -> dict[str, Any]:
+    """A click on button ``action_id`` (carrying ``value``) in the bot's message ``message_ts``."""
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": message_ts,
+        "channel_id": channel,
+        "is_ephemeral": False,
+    }
+    message: dict[str, Any] = {
+        "type": "message",
+        "ts": message_ts,
+        "user": bot_user_id,
+        "bot_id": "BBOT",
+        "text": "",
+    }
+    if thread_ts is not None:
+        container["thread_ts"] = thread_ts
+        message["thread_ts"] = thread_ts
+    button = {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": "fake-block",
+        "value": value,
+        "text": {"type": "plain_text", "text": action_id},
+        "action_ts": f"{time.time():.6f}",
+    }
+    return {
+        "type": "block_actions",
+        "user": _user(team_id, user),
+        "api_app_id": api_app_id,
+        "token": "verification-token",
+        "container": container,
+        "trigger_id": trigger_id,
+        "team": {"id": team_id, "domain": "fake-workspace"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": f"channel-{channel.lower()}"},
+        "message": message,
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [button],
     }
 
 
