@@ -37,6 +37,7 @@ HINTS: dict[str, str] = {
     "ALLOWED_BOTS": "comma-separated bot ids (B…) or bot user ids (U…) whose messages the agent may receive",
     "USER_TURNS_PER_MINUTE": "how many messages one person may send to the agent per minute, e.g. 10 (0: no limit)",
     "MAX_MESSAGE_CHARS": "the longest message passed to the agent, in characters, e.g. 16000 (0: no limit)",
+    "ADMIN_USERS": "comma-separated Slack user ids (U…) who may change a channel's defaults with /qoder config",
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     UPDATE_INTERVAL: float = Field(default=1.0, gt=0)
     ALLOWED_USERS: CommaList = ()
     ALLOWED_CHANNELS: CommaList = ()
+    ADMIN_USERS: CommaList = ()
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
     ALLOWED_BOTS: CommaList = ()
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
     REACTION_STOPPED: str = "octagonal_sign"
     REACTION_FAILED: str = "warning"
 
-    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", mode="before")
+    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", "ADMIN_USERS", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -28,7 +28,7 @@ from bot.endpoints import BotView, add_routes
 from bot.leases import TurnLeases
 from bot.logging_setup import configure as configure_logging
 from bot.models import TurnRecord
-from bot.outbox import Outbox, WebClientTransport, slack_limits
+from bot.outbox import Outbox, ResponseUrlPoster, WebClientTransport, slack_limits
 from bot.qoder import QoderClient
 from bot.relay import Relay
 from bot.slack import register
@@ -91,6 +91,7 @@ async def build(settings: Settings) -> Runtime:
             posts_per_minute=settings.SLACK_POSTS_PER_MINUTE,
         ),
         secrets=settings.secrets,
+        responder=ResponseUrlPoster(slack_http),
     )
     use_cases: UseCases | None = None
 
@@ -122,6 +123,7 @@ async def build(settings: Settings) -> Runtime:
             notify_after=settings.NOTIFY_AFTER,
             max_message_chars=settings.MAX_MESSAGE_CHARS,
             user_turns_per_minute=settings.USER_TURNS_PER_MINUTE,
+            admin_users=settings.ADMIN_USERS,
             reactions=Reactions(
                 received=settings.REACTION_RECEIVED,
                 queued=settings.REACTION_QUEUED,

@@ -1,4 +1,5 @@
-"""Plain data shared across layers: thread keys, persisted turn progress, queued messages.
+"""Plain data shared across layers: thread keys, sessions, persisted turn progress, queued messages and
+channel defaults.
 
 These dataclasses are also the one description of what the stores persist: their JSON and table columns
 are derived from the fields (see ``bot.store.serialize``). A new field needs a default, so that records
@@ -45,12 +46,16 @@ class ThreadKey:
 
 @dataclass(frozen=True)
 class SessionRecord:
-    """The Qoder session that serves one Slack thread."""
+    """The Qoder session that serves one Slack thread: who started it (a Slack user id, "" when unknown)
+    and the agent and environment it runs ("" for sessions from before these were recorded)."""
 
     thread: ThreadKey
     session_id: str
     created_at: float
     title: str = ""
+    started_by: str = ""
+    agent_id: str = ""
+    environment_id: str = ""
 
 
 @dataclass
@@ -78,9 +83,34 @@ class TurnRecord:
 
 @dataclass(frozen=True)
 class QueuedMessage:
-    """A Slack message that arrived while its session was busy; sent when the running turn ends."""
+    """A Slack message on its way to the agent (in a thread's inbox, or queued behind a running turn).
+
+    A message that starts a session may choose its agent and environment ("" for the channel's defaults)
+    and the outcome the session works towards ("" for none).
+    """
 
     thread: ThreadKey
     message_ts: str
     user: str
     text: str
+    agent_id: str = ""
+    environment_id: str = ""
+    outcome: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelDefaults:
+    """What new sessions in a channel run, set with ``/qoder config``; "" falls back to the deployment's
+    ``QODER_AGENT_ID`` / ``QODER_ENVIRONMENT_ID``. ``updated_by``/``updated_at`` say who set it and when."""
+
+    team: str
+    channel: str
+    agent_id: str = ""
+    environment_id: str = ""
+    updated_by: str = ""
+    updated_at: float = 0.0
+
+    @property
+    def empty(self) -> bool:
+        """Nothing set: the channel uses the deployment's defaults."""
+        return not (self.agent_id or self.environment_id)

@@ -7,6 +7,8 @@ to make it so, within each workspace's budget:
 * ``Outbox`` holds one ``WorkspaceOutbox`` per Slack workspace (team id) over one ``Transport``.
 * ``WorkspaceOutbox`` makes calls (``call``, ``post``, ``permalink``) and keeps intents (``react``,
   ``set_status``, ``notice``, ``ephemeral``, ``delete``) in the background; nothing there raises to callers.
+* ``Outbox.respond`` answers a slash command or shortcut through its ``response_url`` (a ``Responder``),
+  in the background like the intents.
 * ``EditWriter`` and ``NativeStreamWriter`` keep a turn's replies in step with its newest rendering; they
   share ``FramePacer``'s pacing.
 * Every call goes through one transport that counts it (``bot.metrics``) and replaces any configured
@@ -18,14 +20,16 @@ to make it so, within each workspace's budget:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.outbox._edit import DIVERT_AFTER_SECONDS, EditWriter
 from bot.outbox._limits import Limits, Rate, slack_limits
 from bot.outbox._native import NativeStreamWriter
 from bot.outbox._pacer import FramePacer
+from bot.outbox._respond import Responder, ResponseUrlPoster
 from bot.outbox._scheduler import Grant, Priority, Scheduler, Want
 from bot.outbox._timing import Clock, Sleep
 from bot.outbox._transport import (
@@ -49,6 +53,8 @@ __all__ = [
     "Priority",
     "Rate",
     "RateLimited",
+    "Responder",
+    "ResponseUrlPoster",
     "Scheduler",
     "SlackError",
     "Transport",
@@ -57,6 +63,8 @@ __all__ = [
     "WorkspaceOutbox",
     "slack_limits",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class Outbox:
@@ -70,9 +78,11 @@ class Outbox:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         secrets: Iterable[str] = (),
+        responder: Responder | None = None,
     ) -> None:
         # Every Slack call is counted here, and no configured secret is ever sent to Slack.
         self._transport: Transport = CountedTransport(RedactingTransport(transport, secrets))
+        self._responder = responder
         self._limits = limits if limits is not None else slack_limits()
         self._clock = clock
         self._sleep = sleep
@@ -88,6 +98,21 @@ class Outbox:
                 self._transport, self._limits, clock=self._clock, sleep=self._sleep
             )
         return outbox
+
+    def respond(self, team: str, url: str, payload: Mapping[str, Any]) -> None:
+        """Answer through ``url`` (a command's or shortcut's ``response_url``) soon; failures are logged.
+        ``payload`` is Slack's response body: ``text`` and/or ``blocks``, ``response_type``, …"""
+        responder = self._responder
+        if responder is None:
+            raise RuntimeError("this Outbox was built without a responder, so it cannot use response URLs")
+
+        async def post() -> None:
+            try:
+                await responder(url, payload)
+            except SlackError as error:
+                log.warning("could not answer through a response_url: %s", error)
+
+        self.workspace(team).spawn(post(), name="respond")
 
     async def identity(self) -> dict[str, Any]:
         """Slack's ``auth.test`` answer for the bot token: asked once per process, however many ask at once.

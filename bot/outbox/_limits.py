@@ -88,6 +88,9 @@ def slack_limits(
         "users.info": tier4,
         "reactions.add": tier3,
         "reactions.remove": tier2,
+        "conversations.join": tier3,
+        "views.open": tier4,
+        "views.publish": tier4,
         # "special", modelled like chat.postMessage: about one a second per conversation
         "assistant.threads.setStatus": (Rate(60.0, 60.0, 3.0, "channel"),),
     }

@@ -115,18 +115,23 @@ class QoderClient:
 
     # --- events ---------------------------------------------------------------------------------------
 
-    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str:
+    async def send_message(
+        self, session_id: str, text: str, *, idempotency_key: str, outcome: str = ""
+    ) -> str:
         """Send ``text`` as a ``user.message``; return the id of its echo event ("" if the answer had none).
 
+        With ``outcome`` the message is preceded, in the same request, by a ``user.define_outcome`` whose
+        description and text rubric are ``outcome`` (§2 E1): what the agent's work is graded against.
         Raises ``ConflictError`` with ``busy`` set while the session is still running a turn.
         """
         event = {"type": "user.message", "content": [{"type": "text", "text": text}]}  # §7 #1: always blocks
-        return await self._send_event(session_id, event, idempotency_key, busy_if_unsure=True)
+        events = [_outcome_event(outcome), event] if outcome else [event]
+        return await self._send_events(session_id, events, idempotency_key, busy_if_unsure=True)
 
     async def interrupt(self, session_id: str, *, idempotency_key: str) -> None:
         """Send ``user.interrupt``; if Qoder refuses it with a 4xx other than 401/403/404, ``cancel`` instead."""
         try:
-            await self._send_event(session_id, {"type": "user.interrupt"}, idempotency_key)
+            await self._send_events(session_id, [{"type": "user.interrupt"}], idempotency_key)
         except QoderError as exc:
             if exc.status is None or not 400 <= exc.status < 500 or exc.status in (401, 403, 404):
                 raise
@@ -146,7 +151,7 @@ class QoderClient:
         }
         if not allow and deny_message:
             event["deny_message"] = deny_message
-        return await self._send_event(session_id, event, idempotency_key)
+        return await self._send_events(session_id, [event], idempotency_key)
 
     async def list_events(
         self, session_id: str, *, after_id: str | None = None, limit: int = 100
@@ -197,20 +202,24 @@ class QoderClient:
 
     # --- plumbing -------------------------------------------------------------------------------------
 
-    async def _send_event(
-        self, session_id: str, event: dict[str, Any], idempotency_key: str, *, busy_if_unsure: bool = False
+    async def _send_events(
+        self,
+        session_id: str,
+        events: list[dict[str, Any]],
+        idempotency_key: str,
+        *,
+        busy_if_unsure: bool = False,
     ) -> str:
+        """Send ``events`` in one request; return the echo id of the last of them ("" if none came back):
+        the echo of the same type, else the last echo."""
         data = await self._request(
             "POST",
             _session_path(session_id, "/events"),
-            json={"events": [event]},  # §2 E1: must be wrapped
+            json={"events": events},  # §2 E1: must be wrapped
             idempotency_key=idempotency_uuid(f"events:{session_id}", idempotency_key),
             busy_if_unsure=busy_if_unsure,
         )
-        echoed = data.get("data") if isinstance(data, dict) else None
-        first = echoed[0] if isinstance(echoed, list) and echoed else None
-        event_id = first.get("id") if isinstance(first, dict) else None
-        return event_id if isinstance(event_id, str) else ""
+        return _echo_id(data, str(events[-1]["type"]))
 
     async def _request(
         self,
@@ -249,6 +258,24 @@ class QoderClient:
 
     def _url(self, path: str) -> str:
         return f"{self._base}{path}"
+
+
+def _outcome_event(outcome: str) -> dict[str, Any]:
+    """``user.define_outcome`` with ``outcome`` as its description and text rubric (§2 E1)."""
+    return {
+        "type": "user.define_outcome",
+        "description": outcome,
+        "rubric": {"type": "text", "content": outcome},
+    }
+
+
+def _echo_id(data: Any, event_type: str) -> str:
+    """The id of the last echo of type ``event_type`` in a Send Events answer, else of the last echo."""
+    echoed = data.get("data") if isinstance(data, dict) else None
+    echoes = [e for e in echoed if isinstance(e, dict)] if isinstance(echoed, list) else []
+    chosen = [e for e in echoes if e.get("type") == event_type] or echoes
+    event_id = chosen[-1].get("id") if chosen else None
+    return event_id if isinstance(event_id, str) else ""
 
 
 def _session_path(session_id: str, suffix: str = "") -> str:

@@ -1,15 +1,31 @@
-"""``/qoder`` — start and manage sessions from any channel. Every answer is given within Slack's 3 s."""
+"""``/qoder`` — start and manage sessions from any channel.
+
+Every command is acknowledged at once, before anything waits on Qoder or Slack: help and bad input are
+answered in the acknowledgement itself, ``new`` with "Starting…"; the rest is answered through the
+command's ``response_url`` once the use case has its answer (and "Starting…" is always followed by where
+the session is, or why there is none).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.outbox import SlackError
-from bot.render import escape
-from bot.threads import Queries, UseCases
+from bot.slack.command_line import (
+    Command,
+    Help,
+    ListSessions,
+    New,
+    SetConfig,
+    ShowConfig,
+    Status,
+    Stop,
+    UsageError,
+    parse,
+)
+from bot.slack.text import to_agent_text
+from bot.threads import ReplyTo, StartRequest, UseCases
 
 log = logging.getLogger(__name__)
 
@@ -17,72 +33,74 @@ Ack = Callable[..., Awaitable[None]]
 
 HELP = """*Qoder in Slack*
 • Mention me (`@Qoder fix the flaky test`) or DM me to start a session; reply in the thread to continue it.
-• `/qoder new <task>` — start a new session thread in this channel.
-• `/qoder list` — this channel's sessions.
+• *⋯ → Ask Qoder* on any message starts a session in its thread, with the message as context.
+• `/qoder new &lt;task&gt; [--agent ID] [--env ID] [--outcome "TEXT"]` — start a session thread in this channel.
+• `/qoder list` — this channel's sessions, newest first, numbered.
+• `/qoder stop &lt;n&gt;` — stop the run of session n of the list.
 • `/qoder status` — is the bot healthy, can it reach Qoder, how many runs are active.
+• `/qoder config` — what new sessions here run; `/qoder config agent &lt;id&gt;`, `config env &lt;id&gt;` or `config reset` \
+to change it.
 • To stop a run, react with :octagonal_sign: to the thread's first message or any of my replies, or press *Stop*.
 Messages sent while a run is going are queued and sent when it ends."""
 
-STATUS_ICONS = {
-    "running": ":hourglass_flowing_sand:",
-    "idle": ":white_circle:",
-    "terminated": ":black_circle:",
-}
+STARTING = "Starting a Qoder session…"
+NOT_ALLOWED = "Sorry, I'm not enabled for you in this channel. Ask an admin to add you."
+FAILED = "Something went wrong while answering; the bot's log says what."
 
 
-async def handle_command(ack: Ack, command: dict[str, Any], use_cases: UseCases) -> None:
-    """Dispatch ``/qoder <verb> …``; unknown verbs get the help text."""
-    verb, _, rest = str(command.get("text") or "").strip().partition(" ")
-    verb = verb.lower()
-    team, channel, user = (
-        str(command.get("team_id")),
-        str(command.get("channel_id")),
-        str(command.get("user_id")),
+async def handle_command(
+    ack: Ack, command: dict[str, Any], use_cases: UseCases, bot_user_id: str | None
+) -> None:
+    """Acknowledge ``/qoder <verb> …`` within Slack's 3 s, then answer through its response_url."""
+    try:
+        parsed = parse(str(command.get("text") or ""))
+    except UsageError as error:
+        await ack(text=str(error))
+        return
+    if isinstance(parsed, Help):
+        await ack(text=HELP)
+        return
+    reply = ReplyTo(
+        team=str(command.get("team_id") or ""),
+        channel=str(command.get("channel_id") or ""),
+        user=str(command.get("user_id") or ""),
+        response_url=str(command.get("response_url") or ""),
     )
-    if verb == "new":
-        prompt = rest.strip()
-        if not prompt:
-            await ack(text="Tell me what to do: `/qoder new <task>`.")
+    if isinstance(parsed, New):
+        if not use_cases.starts.allowed(reply.user, reply.channel):
+            await ack(text=NOT_ALLOWED)
             return
-        await ack(text="Starting a Qoder session…")
-        try:
-            await use_cases.intake.start_from_command(team, channel, user, prompt)
-        except SlackError as error:
-            log.warning("/qoder new could not post in %s: %s", channel, error.code)
-        except Exception:
-            log.exception("/qoder new failed in %s", channel)
+        await ack(text=STARTING)
+        await use_cases.starts.from_command(
+            StartRequest(
+                team=reply.team,
+                channel=reply.channel,
+                user=reply.user,
+                task=to_agent_text(parsed.task, bot_user_id),
+                response_url=reply.response_url,
+                agent_id=parsed.agent_id,
+                environment_id=parsed.environment_id,
+                outcome=to_agent_text(parsed.outcome, bot_user_id),
+            )
+        )
         return
-    if verb == "list":
-        await ack(text=await _list_text(use_cases.queries, team, channel))
-        return
-    if verb == "status":
-        await ack(text=await _status_text(use_cases.queries))
-        return
-    await ack(text=HELP)
+    await ack()
+    try:
+        await _answer(parsed, reply, use_cases, dedupe_key=f"command:{command.get('trigger_id')}")
+    except Exception:
+        use_cases.commands.tell(reply, FAILED)
+        raise
 
 
-async def _list_text(queries: Queries, team: str, channel: str) -> str:
-    sessions = await queries.list_sessions(team, channel)
-    if not sessions:
-        return "No Qoder sessions in this channel yet. Mention me or use `/qoder new <task>`."
-    lines = ["*Qoder sessions in this channel*"]
-    for summary in sessions:
-        record = summary.record
-        icon = STATUS_ICONS.get(summary.status, ":grey_question:")
-        queued = f", {summary.queued} queued" if summary.queued else ""
-        title = escape(record.title or record.session_id).replace("|", "¦")
-        label = f"<{summary.permalink}|{title}>" if summary.permalink else title
-        lines.append(f"{icon} {label} — {summary.status}{queued} (`{record.session_id}`)")
-    return "\n".join(lines)
-
-
-async def _status_text(queries: Queries) -> str:
-    reachable, store_ok = await asyncio.gather(queries.qoder_reachable(), queries.store_healthy())
-    return "\n".join(
-        [
-            "*qoder-slack status*",
-            f"{':white_check_mark:' if store_ok else ':x:'} store {'ok' if store_ok else 'not answering'}",
-            f"{':white_check_mark:' if reachable else ':x:'} Qoder {'reachable' if reachable else 'not reachable'}",
-            f":runner: {queries.active_runs} active run(s)",
-        ]
-    )
+async def _answer(parsed: Command, reply: ReplyTo, use_cases: UseCases, *, dedupe_key: str) -> None:
+    commands = use_cases.commands
+    if isinstance(parsed, ListSessions):
+        await commands.list_sessions(reply)
+    elif isinstance(parsed, Stop):
+        await commands.stop(reply, parsed.number, dedupe_key=dedupe_key)
+    elif isinstance(parsed, Status):
+        await commands.status(reply)
+    elif isinstance(parsed, ShowConfig):
+        await commands.show_config(reply)
+    elif isinstance(parsed, SetConfig):
+        await commands.set_config(reply, agent_id=parsed.agent_id, environment_id=parsed.environment_id)

@@ -1,4 +1,5 @@
-"""Bolt listeners: Slack events, the stop button and ``/qoder``, translated into use-case calls."""
+"""Bolt listeners: Slack events, the stop button and ``/qoder``, translated into use-case calls (the
+shortcut, its modal and the Home tab are in ``bot.slack.shortcuts``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bot.interactive import (
 from bot.models import ThreadKey
 from bot.slack.bots import BOT_SUBTYPE, allowed_bot, from_bot, sender
 from bot.slack.commands import handle_command
+from bot.slack.shortcuts import register_shortcuts
 from bot.slack.text import to_agent_text
 from bot.threads import IncomingMessage, UseCases
 
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 # Message subtypes that are still a person talking (slack-platform.md §5.3); every other subtype is ignored.
 USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
 # Subscribed events the bot has no use for; they still need a listener or Slack keeps redelivering them.
-IGNORED_EVENTS = ("reaction_removed", "app_home_opened", "member_joined_channel", "member_left_channel")
+IGNORED_EVENTS = ("reaction_removed", "member_joined_channel", "member_left_channel")
 
 Ack = Callable[..., Awaitable[None]]
 
@@ -99,8 +101,10 @@ def register(
     app.action(DENY_ACTION_ID)(on_approval)
 
     @app.command("/qoder")
-    async def on_command(ack: Ack, command: dict[str, Any]) -> None:
-        await handle_command(ack, command, use_cases)
+    async def on_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]) -> None:
+        await handle_command(ack, command, use_cases, context.get("bot_user_id"))
+
+    register_shortcuts(app, use_cases)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 
 
 class Store(Protocol):
-    """Persistence for thread↔session mapping, turn progress, de-duplication, queued messages and the
-    per-thread lock.
+    """Persistence for thread↔session mapping, turn progress, de-duplication, queued messages, channel
+    defaults and the per-thread lock.
 
     Implementations: ``SqliteStore`` (embedded default) and ``RedisStore`` (several replicas).
     All methods but ``thread_lock`` are coroutines; all are safe to call concurrently from one event loop.
@@ -27,6 +27,15 @@ class Store(Protocol):
 
     async def sessions_in_channel(self, team: str, channel: str, limit: int = 20) -> list[SessionRecord]:
         """Sessions of a channel, newest first."""
+
+    async def sessions_started_by(self, team: str, user: str, limit: int = 20) -> list[SessionRecord]:
+        """Sessions of workspace ``team`` whose ``started_by`` is ``user``, newest first."""
+
+    async def get_channel_defaults(self, team: str, channel: str) -> ChannelDefaults | None:
+        """What new sessions in the channel run, or None when nothing was set for it."""
+
+    async def save_channel_defaults(self, defaults: ChannelDefaults) -> None:
+        """Replace the channel's defaults; ``defaults.empty`` removes them."""
 
     async def index_message(self, channel: str, ts: str, thread: ThreadKey) -> None:
         """Remember that message ``(channel, ts)`` belongs to ``thread`` (root, user message or bot reply)."""

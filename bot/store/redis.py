@@ -5,6 +5,8 @@ Keys (all under ``prefix``)::
     session:{thread}               JSON SessionRecord
     session-thread:{session_id}    str(ThreadKey)            reverse of the above
     channel-sessions:{team}:{ch}   sorted set of str(ThreadKey), score created_at
+    user-sessions:{team}:{user}    sorted set of str(ThreadKey) of sessions started_by user, score created_at
+    channel-defaults:{team}:{ch}   JSON ChannelDefaults
     msg:{channel}:{ts}             str(ThreadKey), expires after message_ttl_seconds
     seen:{key}                     "1", SET NX PX ttl        de-duplication claims
     turn:{session_id}              JSON TurnRecord
@@ -26,12 +28,12 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 
-from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store.lease import DEFAULT_LEASE_TTL, Leases
 from bot.store.locks import LocalLocks
 from bot.store.redis_lists import MessageLists, text, texts
 from bot.store.redis_upgrade import move_legacy_inboxes
-from bot.store.serialize import SESSION, TURN
+from bot.store.serialize import CHANNEL_DEFAULTS, SESSION, TURN
 
 __all__ = ["RedisStore"]
 
@@ -121,6 +123,11 @@ class RedisStore:
                 self._key("channel-sessions", record.thread.team, record.thread.channel),
                 {thread: record.created_at},
             )
+            if record.started_by:
+                pipe.zadd(
+                    self._key("user-sessions", record.thread.team, record.started_by),
+                    {thread: record.created_at},
+                )
             await pipe.execute()
 
     async def thread_for_session(self, session_id: str) -> ThreadKey | None:
@@ -137,6 +144,32 @@ class RedisStore:
             return []
         raws = await self._redis.mget([self._key("session", t) for t in threads])
         return [SESSION.from_json(raw) for raw in raws if raw is not None]
+
+    async def sessions_started_by(self, team: str, user: str, limit: int = 20) -> list[SessionRecord]:
+        if limit <= 0:
+            return []
+        key = self._key("user-sessions", team, user)
+        # A thread whose session was replaced by one someone else started stays in the set: read a little
+        # further and keep only the sessions this person started.
+        threads = texts(await self._redis.zrevrange(key, 0, 2 * limit - 1))
+        if not threads:
+            return []
+        raws = await self._redis.mget([self._key("session", t) for t in threads])
+        records = [SESSION.from_json(raw) for raw in raws if raw is not None]
+        return [r for r in records if r.started_by == user][:limit]
+
+    # -- channel defaults -----------------------------------------------------------------------
+
+    async def get_channel_defaults(self, team: str, channel: str) -> ChannelDefaults | None:
+        raw = await self._redis.get(self._key("channel-defaults", team, channel))
+        return CHANNEL_DEFAULTS.from_json(raw) if raw is not None else None
+
+    async def save_channel_defaults(self, defaults: ChannelDefaults) -> None:
+        key = self._key("channel-defaults", defaults.team, defaults.channel)
+        if defaults.empty:
+            await self._redis.delete(key)
+        else:
+            await self._redis.set(key, CHANNEL_DEFAULTS.to_json(defaults))
 
     # -- message index --------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from bot.models import QueuedMessage, SessionRecord, TurnRecord
+from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, TurnRecord
 
-__all__ = ["MESSAGE", "SESSION", "TURN", "Codec"]
+__all__ = ["CHANNEL_DEFAULTS", "MESSAGE", "SESSION", "TURN", "Codec"]
 
 R = TypeVar("R")
 
@@ -58,3 +58,4 @@ class Codec(Generic[R]):
 SESSION = Codec(SessionRecord)
 TURN = Codec(TurnRecord)
 MESSAGE = Codec(QueuedMessage)
+CHANNEL_DEFAULTS = Codec(ChannelDefaults)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
-from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store import sqlite_queries as q
 from bot.store.locks import LocalLocks
 from bot.store.sqlite_schema import SCHEMA_VERSION, connect
@@ -92,6 +92,17 @@ class SqliteStore:
 
     async def sessions_in_channel(self, team: str, channel: str, limit: int = 20) -> list[SessionRecord]:
         return await self._run(lambda conn: q.sessions_in_channel(conn, team, channel, limit))
+
+    async def sessions_started_by(self, team: str, user: str, limit: int = 20) -> list[SessionRecord]:
+        return await self._run(lambda conn: q.sessions_started_by(conn, team, user, limit))
+
+    # -- channel defaults -----------------------------------------------------------------------
+
+    async def get_channel_defaults(self, team: str, channel: str) -> ChannelDefaults | None:
+        return await self._run(lambda conn: q.get_channel_defaults(conn, team, channel))
+
+    async def save_channel_defaults(self, defaults: ChannelDefaults) -> None:
+        await self._run(lambda conn: q.save_channel_defaults(conn, defaults))
 
     # -- message index --------------------------------------------------------------------------
 

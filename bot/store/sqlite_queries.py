@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
-from bot.store.sqlite_rows import MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
+from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.store.sqlite_rows import CHANNEL_DEFAULTS_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
 
 __all__ = [
     "INBOX",
@@ -17,14 +17,17 @@ __all__ = [
     "MessageLists",
     "active_turns",
     "claim_event",
+    "get_channel_defaults",
     "get_session",
     "get_turn",
     "index_message",
     "prune_expired",
     "release_event",
+    "save_channel_defaults",
     "save_session",
     "save_turn",
     "sessions_in_channel",
+    "sessions_started_by",
     "thread_for_message",
     "thread_for_session",
 ]
@@ -32,6 +35,7 @@ __all__ = [
 _S = SESSION_COLUMNS
 _T = TURN_COLUMNS
 _M = MESSAGE_COLUMNS
+_D = CHANNEL_DEFAULTS_COLUMNS
 
 # -- sessions ---------------------------------------------------------------------------------------
 
@@ -63,6 +67,35 @@ def sessions_in_channel(conn: sqlite3.Connection, team: str, channel: str, limit
         (team, channel, max(limit, 0)),
     ).fetchall()
     return [_S.record(row) for row in rows]
+
+
+def sessions_started_by(conn: sqlite3.Connection, team: str, user: str, limit: int) -> list[SessionRecord]:
+    rows = conn.execute(
+        f"SELECT {_S.sql} FROM sessions WHERE team = ? AND started_by = ? ORDER BY created_at DESC LIMIT ?",
+        (team, user, max(limit, 0)),
+    ).fetchall()
+    return [_S.record(row) for row in rows]
+
+
+# -- channel defaults -------------------------------------------------------------------------------
+
+
+def get_channel_defaults(conn: sqlite3.Connection, team: str, channel: str) -> ChannelDefaults | None:
+    row = conn.execute(
+        f"SELECT {_D.sql} FROM channel_defaults WHERE team = ? AND channel = ?", (team, channel)
+    ).fetchone()
+    return _D.record(row) if row else None
+
+
+def save_channel_defaults(conn: sqlite3.Connection, defaults: ChannelDefaults) -> None:
+    if defaults.empty:
+        conn.execute(
+            "DELETE FROM channel_defaults WHERE team = ? AND channel = ?", (defaults.team, defaults.channel)
+        )
+        return
+    conn.execute(
+        f"INSERT OR REPLACE INTO channel_defaults ({_D.sql}) VALUES ({_D.marks})", _D.values(defaults)
+    )
 
 
 # -- message index and de-duplication ---------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from bot.store.sqlite_rows import MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
+from bot.store.sqlite_rows import CHANNEL_DEFAULTS_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect"]
 
@@ -84,7 +84,31 @@ _INBOX: Step = (
     "DELETE FROM queue WHERE substr(session_id, 1, 6) = 'inbox:'",
 )
 
-# 3: which process relays each running turn, until when (leases that other processes respect).
+# 3: sessions remember who started them and what they run (listed per person on the Home tab), a message
+# that starts a session may choose its agent, environment and outcome, and channels have defaults.
+_STARTS: Step = (
+    "ALTER TABLE sessions ADD COLUMN started_by TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE sessions ADD COLUMN agent_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE sessions ADD COLUMN environment_id TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX sessions_by_starter ON sessions (team, started_by, created_at)",
+    *(
+        f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+        for table in ("queue", "inbox")
+        for column in ("agent_id", "environment_id", "outcome")
+    ),
+    """CREATE TABLE channel_defaults (
+        team            TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        agent_id        TEXT NOT NULL DEFAULT '',
+        environment_id  TEXT NOT NULL DEFAULT '',
+        updated_by      TEXT NOT NULL DEFAULT '',
+        updated_at      REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (team, channel)
+    )""",
+)
+
+
+# 4: which process relays each running turn, until when (leases that other processes respect).
 _RELAY_LEASES: Step = (
     """CREATE TABLE relay_leases (
         session_id  TEXT PRIMARY KEY,
@@ -93,7 +117,7 @@ _RELAY_LEASES: Step = (
     )""",
 )
 
-MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _RELAY_LEASES)
+MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _STARTS, _RELAY_LEASES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables that hold a record, and the columns (named after its fields) that it must have.
@@ -102,6 +126,7 @@ _RECORD_COLUMNS = {
     "turns": TURN_COLUMNS.names,
     "queue": MESSAGE_COLUMNS.names,
     "inbox": MESSAGE_COLUMNS.names,
+    "channel_defaults": CHANNEL_DEFAULTS_COLUMNS.names,
 }
 
 

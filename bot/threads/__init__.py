@@ -1,6 +1,8 @@
 """The use cases, one module each: ``intake`` (a message arrives), ``sessions`` (a thread's session and
-queue), ``controls`` (stop, approvals) and ``queries`` (``/qoder list``/``status``). ``UseCases`` bundles what
-the Slack listeners call; ``build`` wires them over the lower layers."""
+queue), ``controls`` (stop, approvals), ``queries`` (sessions and health, within deadlines), ``starts``
+(``/qoder new`` and the Ask Qoder shortcut), ``commands`` (the other ``/qoder`` answers), ``defaults``
+(channel defaults) and ``home`` (the App Home tab). ``UseCases`` bundles what the Slack listeners call;
+``build`` wires them over the lower layers."""
 
 from __future__ import annotations
 
@@ -11,21 +13,31 @@ from bot.outbox import Outbox
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
+from bot.threads.commands import Commands, ReplyTo
 from bot.threads.controls import Controls
+from bot.threads.defaults import Defaults
 from bot.threads.feedback import Feedback
+from bot.threads.home import Home
 from bot.threads.intake import Intake
 from bot.threads.queries import Queries, SessionSummary
 from bot.threads.sessions import Sessions
+from bot.threads.starts import StartRequest, Starts
 from bot.turn import TurnState
 
 __all__ = [
+    "Commands",
     "Controls",
+    "Defaults",
+    "Home",
     "IncomingMessage",
     "Intake",
     "Queries",
     "Reactions",
+    "ReplyTo",
     "SessionSummary",
     "Sessions",
+    "StartRequest",
+    "Starts",
     "ThreadsConfig",
     "UseCases",
 ]
@@ -40,6 +52,9 @@ class UseCases:
     controls: Controls
     queries: Queries
     background: Background
+    starts: Starts
+    commands: Commands
+    home: Home
 
     async def turn_ended(self, turn: TurnRecord, state: TurnState) -> None:
         """The relay's report that a turn ended: send what waits behind it."""
@@ -62,11 +77,18 @@ class UseCases:
     ) -> UseCases:
         background = background if background is not None else Background()
         feedback = Feedback(outbox, store)
-        sessions = Sessions(qoder, store, relay, feedback, config, background)
+        defaults = Defaults(store, config)
+        sessions = Sessions(qoder, store, relay, feedback, config, background, defaults)
+        intake = Intake(store, sessions, feedback, outbox, config, background)
+        controls = Controls(qoder, store, relay, feedback)
+        queries = Queries(qoder, store, relay, outbox)
         return cls(
-            intake=Intake(store, sessions, feedback, outbox, config, background),
+            intake=intake,
             sessions=sessions,
-            controls=Controls(qoder, store, relay, feedback),
-            queries=Queries(qoder, store, relay, outbox),
+            controls=controls,
+            queries=queries,
             background=background,
+            starts=Starts(intake, outbox, config),
+            commands=Commands(queries, controls, defaults, store, outbox),
+            home=Home(queries, defaults, outbox),
         )

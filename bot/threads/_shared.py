@@ -71,6 +71,13 @@ class ThreadsConfig:
     )
     max_message_chars: int = 16_000  # longest message passed to the agent; 0: no limit
     user_turns_per_minute: int = 0  # messages one person may send to the agent per minute; 0: no limit
+    admin_users: tuple[str, ...] = ()  # who may change channel defaults; empty: everyone
+
+    def allows(self, user: str, channel: str) -> bool:
+        """``ALLOWED_USERS`` / ``ALLOWED_CHANNELS`` let ``user`` use the agent in ``channel`` (DMs always)."""
+        if self.allowed_users and user not in self.allowed_users:
+            return False
+        return not self.allowed_channels or channel.startswith("D") or channel in self.allowed_channels
 
 
 @dataclass(frozen=True)
@@ -83,13 +90,26 @@ class IncomingMessage:
     text: str
     event_id: str = ""
     addressed: bool = True  # a mention or a DM; False for a plain reply, which needs an existing session
+    agent_id: str = ""  # what a session this message starts runs ("": the channel's defaults)
+    environment_id: str = ""
+    outcome: str = ""  # what that session works towards ("": nothing stated)
 
     def queued(self) -> QueuedMessage:
-        return QueuedMessage(self.thread, self.ts, self.user, self.text)
+        return QueuedMessage(
+            self.thread, self.ts, self.user, self.text, self.agent_id, self.environment_id, self.outcome
+        )
 
     @classmethod
     def from_queued(cls, message: QueuedMessage) -> IncomingMessage:
-        return cls(message.thread, message.message_ts, message.user, message.text)
+        return cls(
+            message.thread,
+            message.message_ts,
+            message.user,
+            message.text,
+            agent_id=message.agent_id,
+            environment_id=message.environment_id,
+            outcome=message.outcome,
+        )
 
 
 async def claim(store: Store, keys: list[str]) -> bool:

@@ -30,6 +30,7 @@ from bot.threads._shared import (
     explain,
     ran_longer_than,
 )
+from bot.threads.defaults import Defaults
 from bot.threads.feedback import Feedback
 from bot.turn import TurnState
 
@@ -51,6 +52,7 @@ class Sessions:
         feedback: Feedback,
         config: ThreadsConfig,
         background: Background,
+        defaults: Defaults,
     ) -> None:
         self._qoder = qoder
         self._store = store
@@ -58,6 +60,7 @@ class Sessions:
         self._feedback = feedback
         self._config = config
         self._background = background
+        self._defaults = defaults
         self._watched: set[str] = set()
 
     async def deliver(self, message: IncomingMessage) -> None:
@@ -133,13 +136,23 @@ class Sessions:
         existing = await self._store.get_session(thread)
         if existing is not None:
             return existing
-        return await self._create_session(thread, message.text, attempt="")
+        return await self._create_session(thread, message.queued(), attempt="")
 
-    async def _create_session(self, thread: ThreadKey, text: str, *, attempt: str) -> SessionRecord:
-        title = " ".join(text.split())[:TITLE_LENGTH] or "Slack thread"
+    async def _create_session(
+        self,
+        thread: ThreadKey,
+        message: QueuedMessage,
+        *,
+        attempt: str,
+        replacing: SessionRecord | None = None,
+    ) -> SessionRecord:
+        """A new session for ``thread``, on the runtime ``Defaults.choose`` picks; the session it replaces
+        (if any) keeps its starter."""
+        agent, environment = await self._defaults.choose(thread, message, replacing)
+        title = " ".join(message.text.split())[:TITLE_LENGTH] or "Slack thread"
         session = await self._qoder.create_session(
-            agent=self._config.agent_id,
-            environment_id=self._config.environment_id,
+            agent=agent,
+            environment_id=environment,
             title=title,
             metadata={
                 "source": "slack",
@@ -149,7 +162,8 @@ class Sessions:
             },
             idempotency_key=f"slack-session:{thread}{attempt}",
         )
-        record = SessionRecord(thread=thread, session_id=session.id, created_at=time.time(), title=title)
+        starter = replacing.started_by if replacing and replacing.started_by else message.user
+        record = SessionRecord(thread, session.id, time.time(), title, starter, agent, environment)
         await self._store.save_session(record)
         log.info("session %s created for thread %s", session.id, thread)
         return record
@@ -161,7 +175,9 @@ class Sessions:
         """
         key = f"slack-msg:{message.thread.channel}:{message.message_ts}"
         try:
-            echo_id = await self._qoder.send_message(session.session_id, message.text, idempotency_key=key)
+            echo_id = await self._qoder.send_message(
+                session.session_id, message.text, idempotency_key=key, outcome=message.outcome
+            )
         except ConflictError as error:
             if error.archived:
                 return await self._replace_session(session, message)
@@ -190,7 +206,9 @@ class Sessions:
         """The session is gone: start a new one for the thread, say so, and send ``message`` there."""
         log.info("session %s is gone; starting a new one for %s", old.session_id, old.thread)
         self._feedback.notice(old.thread, CONTEXT_LOST_NOTICE)
-        fresh = await self._create_session(old.thread, message.text, attempt=f":after:{old.session_id}")
+        fresh = await self._create_session(
+            old.thread, message, attempt=f":after:{old.session_id}", replacing=old
+        )
         await self._move_queue(old.session_id, fresh.session_id)
         return await self._start_turn(fresh, message)
 

@@ -1,4 +1,5 @@
-"""Fixtures: the two fakes, a signed-event sender, and the real bot wired to them."""
+"""Fixtures: the two fakes, a signed-event sender, and the real bot wired to them. The fake Slack grants
+exactly the scopes ``manifest.yml`` asks for, so a call needing another one fails as it would in Slack."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from tests.e2e.harness import (
     bot_environment,
     free_port,
 )
+from tests.fakes.slack_scopes import manifest_scopes
 
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
+    fake = FakeSlack(scopes=manifest_scopes())
     await fake.start()
     yield fake
     await fake.stop()
@@ -58,7 +60,9 @@ async def bot(env: dict[str, str]) -> AsyncIterator[InProcessBot]:
 
 
 @pytest.fixture
-async def events(port: int) -> AsyncIterator[SlackEvents]:
-    sender = SlackEvents(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET)
+async def events(port: int, slack: FakeSlack) -> AsyncIterator[SlackEvents]:
+    sender = SlackEvents(
+        f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_url_base=slack.response_url_base
+    )
     yield sender
     await sender.aclose()

@@ -17,6 +17,7 @@ from tests.e2e.harness import (
     reply_texts,
     thread_text,
 )
+from tests.e2e.slash import slash
 from tests.fakes.qoder_api import Hold, Sleep, Text, Tool
 
 
@@ -203,26 +204,27 @@ async def test_message_while_busy_is_queued_and_sent_after_the_turn(
 async def test_slash_command_help_list_status_and_new(
     bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:
-    status, body = await events.command("bogus", channel=CHANNEL)
-    assert status == 200 and "/qoder new" in body and "octagonal_sign" in body
+    answer = await slash(slack, events, "help", answers=0)
+    assert "/qoder new" in answer.ack and "octagonal_sign" in answer.ack
 
-    status, body = await events.command("list", channel=CHANNEL)
-    assert status == 200 and "No Qoder sessions" in body
+    answer = await slash(slack, events, "list")
+    assert answer.ack == "" and "No Qoder sessions" in answer.text
 
     started = time.monotonic()
-    status, body = await events.command("new write the release notes", channel=CHANNEL, user="U7")
-    assert status == 200 and time.monotonic() - started < 3
+    answer = await slash(slack, events, "new write the release notes", user="U7")
+    assert answer.ack == "Starting a Qoder session…" and time.monotonic() - started < 3
+    assert "Started a Qoder session" in answer.text
     root = await eventually(
         lambda: next((m for m in slack.messages.values() if m.thread_ts is None and m.bot_id), None)
     )
     assert "write the release notes" in root.text and "<@U7>" in root.text
     await eventually(lambda: finished(slack, root.ts, "You said: write the release notes"))
 
-    status, body = await events.command("list", channel=CHANNEL)
-    assert status == 200 and "write the release notes" in body and "idle" in body
+    answer = await slash(slack, events, "list")
+    assert "write the release notes" in answer.text and "idle" in answer.text
 
-    status, body = await events.command("status", channel=CHANNEL)
-    assert status == 200 and "Qoder reachable" in body and "0 active run" in body
+    answer = await slash(slack, events, "status")
+    assert "Qoder reachable" in answer.text and "0 active run" in answer.text
 
 
 async def test_a_bare_mention_gets_a_hint_and_starts_nothing(

@@ -15,7 +15,13 @@ Behaviour mirrors Slack where it matters to the bridge:
   a streaming message refuses chat.update with `streaming_state_conflict`;
 * a bot reply in a thread clears that thread's assistant status, like Slack does;
 * configurable sliding-window rate limits (HTTP 429 + `Retry-After`) and one-off injected failures;
-* `apps.connections.open` with an app-level token (`xapp-…`) answers `socket_url` when one is set (Socket Mode).
+* `apps.connections.open` with an app-level token (`xapp-…`) answers `socket_url` when one is set (Socket Mode);
+* conversations and the bot's membership (`slack_channels`: `not_in_channel`, `conversations.join`, …),
+  modals and the Home tab (`slack_views`: trigger ids, Block Kit rules), `missing_scope` for a method whose
+  scope was not granted (`slack_scopes`; only when `scopes` is given), and `chat.postEphemeral`;
+* slash-command `response_url`s: each takes at most 5 answers within 30 minutes, each with text or valid
+  blocks (`used_url`, `expired_url`, `no_text`, `invalid_blocks` otherwise);
+* `delay(method, seconds)` makes every later answer to `method` that much slower (a slow Slack).
 """
 
 from __future__ import annotations
@@ -32,15 +38,24 @@ from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
+from tests.fakes.slack_channels import ConversationError, Conversations
+from tests.fakes.slack_content import (
+    MARKDOWN_LIMIT,
+    UPDATE_TEXT_LIMIT,
+    SlackApiError,
+    as_str,
+    blocks_text,
+    opt_str,
+    required,
+    validate_blocks,
+    validate_content,
+)
+from tests.fakes.slack_responses import ResponseUrlPost, check_response
+from tests.fakes.slack_scopes import needed_scope
+from tests.fakes.slack_views import ViewError, Views
+
 T = TypeVar("T")
 
-TEXT_TRUNCATE_AT = 40_000
-UPDATE_TEXT_LIMIT = 4_000
-MARKDOWN_LIMIT = 12_000
-MAX_BLOCKS = 50
-SECTION_TEXT_LIMIT = 3_000
-HEADER_TEXT_LIMIT = 150
-SECTION_FIELDS_LIMIT = 10
 # Arguments that form-encoded clients send as JSON strings.
 _JSON_ARGS = ("blocks", "chunks", "attachments", "metadata", "loading_messages", "prompts")
 _CHUNK_TYPES = {"markdown_text", "task_update", "plan_update", "blocks"}
@@ -105,67 +120,20 @@ class InjectedFailure:
 
 
 @dataclass
-class ResponseUrlPost:
-    """A POST the app made to a slash-command `response_url` served by the fake."""
+class Ephemeral:
+    """A `chat.postEphemeral` message: only `user` sees it."""
 
-    path: str
-    body: dict[str, Any]
-    at: float
-
-
-class SlackApiError(Exception):
-    """Raised inside handlers to answer `{"ok": false, "error": …}`."""
-
-    def __init__(self, error: str, status: int = 200) -> None:
-        super().__init__(error)
-        self.error = error
-        self.status = status
+    channel: str
+    user: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    thread_ts: str | None
 
 
 def ts_key(ts: str) -> tuple[int, int]:
     """Sort key for Slack timestamps ("seconds.micros"), exact for any number of fraction digits ≤ 6."""
     sec, _, frac = ts.partition(".")
     return int(sec or 0), int((frac + "000000")[:6])
-
-
-def blocks_text(blocks: list[dict[str, Any]] | None) -> str:
-    """Readable text of section/markdown/context/header/rich_text blocks, joined with newlines."""
-    parts: list[str] = []
-    for block in blocks or []:
-        kind = block.get("type")
-        if kind in ("section", "header"):
-            text = block.get("text")
-            if isinstance(text, dict) and text.get("text"):
-                parts.append(str(text["text"]))
-            for f in block.get("fields") or []:
-                if isinstance(f, dict) and f.get("text"):
-                    parts.append(str(f["text"]))
-        elif kind == "markdown":
-            if block.get("text"):
-                parts.append(str(block["text"]))
-        elif kind == "context":
-            texts = [
-                str(e["text"]) for e in block.get("elements") or [] if isinstance(e, dict) and "text" in e
-            ]
-            if texts:
-                parts.append(" ".join(texts))
-        elif kind == "rich_text":
-            leaf = "".join(_rich_text_leaves(block.get("elements") or []))
-            if leaf:
-                parts.append(leaf)
-    return "\n".join(parts)
-
-
-def _rich_text_leaves(elements: list[Any]) -> list[str]:
-    out: list[str] = []
-    for e in elements:
-        if not isinstance(e, dict):
-            continue
-        if isinstance(e.get("text"), str):
-            out.append(e["text"])
-        if isinstance(e.get("elements"), list):
-            out.extend(_rich_text_leaves(e["elements"]))
-    return out
 
 
 class FakeSlack:
@@ -179,8 +147,10 @@ class FakeSlack:
         bot_id: str = "BBOT",
         token: str = "xoxb-test",
         rate_limits: dict[str, RateLimit] | None = None,
+        scopes: frozenset[str] | None = None,
     ) -> None:
         self.team_id = team_id
+        self.scopes = scopes  # None: every scope granted
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.token = token
@@ -193,6 +163,10 @@ class FakeSlack:
         self.statuses: dict[tuple[str, str], str] = {}
         self.status_history: list[tuple[str, str, str]] = []  # (channel, thread_ts, status) as set
         self.responses: list[ResponseUrlPost] = []
+        self.ephemerals: list[Ephemeral] = []
+        self.conversations = Conversations()
+        self.views = Views(team_id)
+        self.delays: dict[str, float] = {}
         self.rate_limited = 0
         self.connections: set[object] = set()  # client addresses (host, port) Web API calls came from
         self._windows: dict[tuple[str, str], deque[float]] = {}
@@ -215,7 +189,15 @@ class FakeSlack:
             "chat.appendStream": self._chat_append_stream,
             "chat.stopStream": self._chat_stop_stream,
             "users.info": self._users_info,
-            "conversations.info": self._conversations_info,
+            "conversations.info": lambda args: self.conversations.info(
+                required(args, "channel", "channel_not_found")
+            ),
+            "conversations.join": lambda args: self.conversations.join(
+                required(args, "channel", "channel_not_found")
+            ),
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "views.open": self.views.open,
+            "views.publish": self.views.publish,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
         }
@@ -324,6 +306,15 @@ class FakeSlack:
         """Answer the next `times` calls to `method` with `error` (HTTP `status`, optional `Retry-After`)."""
         self._failures.setdefault(method, deque()).append(InjectedFailure(error, status, retry_after, times))
 
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer every later call to `method` `seconds` late (0 ends the delay)."""
+        self.delays[method] = seconds
+
+    def responses_to(self, response_url: str) -> list[ResponseUrlPost]:
+        """The answers the app posted to `response_url` and Slack took, in order."""
+        path = response_url.removeprefix(self.response_url_base)
+        return [r for r in self.responses if r.path == path and r.status == 200]
+
     def fail_stream_after(self, appends: int, error: str = "message_not_in_streaming_state") -> None:
         """Let `appends` more chat.appendStream calls succeed; the next appendStream/stopStream on a
         streaming message then fails with `error` and that stream is dead (no longer streaming)."""
@@ -351,6 +342,8 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             token = auth[len("Bearer ") :]
+        if self.delays.get(method):
+            await asyncio.sleep(self.delays[method])
         now = time.monotonic()
 
         injected = self._take_failure(method)
@@ -371,20 +364,39 @@ class FakeSlack:
             headers = {"Retry-After": str(retry_after)}
             return self._reply(method, args, now, 429, {"ok": False, "error": "ratelimited"}, headers)
 
+        scope = needed_scope(method, self.conversations.get(str(args.get("channel") or "")).kind)
+        if self.scopes is not None and scope is not None and scope not in self.scopes:
+            body = {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": scope,
+                "provided": ",".join(sorted(self.scopes)),
+            }
+            return self._reply(method, args, now, 200, body)
+
         handler = self._handlers.get(method)
         try:
             body = handler(args) if handler is not None else {"ok": True}
         except SlackApiError as e:
             return self._reply(method, args, now, e.status, {"ok": False, "error": e.error})
+        except ConversationError as e:
+            return self._reply(method, args, now, 200, {"ok": False, "error": e.error})
+        except ViewError as e:
+            body = {"ok": False, "error": e.error}
+            if e.messages:
+                body["response_metadata"] = {"messages": e.messages}
+            return self._reply(method, args, now, 200, body)
         return self._reply(method, args, now, 200, body)
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
+        path = request.match_info["rest"]
         try:
             body = await request.json()
         except (json.JSONDecodeError, ValueError):
             body = {"raw": await request.text()}
-        self.responses.append(ResponseUrlPost(request.match_info["rest"], body, time.monotonic()))
-        return web.Response(text="ok")
+        status, answer = check_response(self.responses, path, body)
+        self.responses.append(ResponseUrlPost(path, body, time.monotonic(), status))
+        return web.Response(status=status, text=answer)
 
     def _reply(
         self,
@@ -484,7 +496,7 @@ class FakeSlack:
         return out
 
     def _message(self, args: dict[str, Any], ts_arg: str = "ts") -> Message:
-        channel, ts = _required(args, "channel"), _required(args, ts_arg, "message_not_found")
+        channel, ts = required(args, "channel"), required(args, ts_arg, "message_not_found")
         msg = self.messages.get((channel, ts))
         if msg is None or msg.deleted or msg.stub:
             raise SlackApiError("message_not_found")
@@ -519,9 +531,10 @@ class FakeSlack:
         }
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = _required(args, "channel", "channel_not_found")
-        content = _validate_content(args, text_limit=None)
-        thread_ts = _opt_str(args.get("thread_ts"))
+        channel = required(args, "channel", "channel_not_found")
+        self.conversations.check_post(channel)
+        content = validate_content(args, text_limit=None)
+        thread_ts = opt_str(args.get("thread_ts"))
         msg = Message(channel=channel, ts=self._next_ts(), thread_ts=thread_ts, bot_id=self.bot_id, **content)
         msg.metadata = args.get("metadata") if isinstance(args.get("metadata"), dict) else None
         msg.versions.append(self.visible_text(msg))
@@ -544,7 +557,7 @@ class FakeSlack:
             raise SlackApiError("cant_update_message")
         if msg.streaming:
             raise SlackApiError("streaming_state_conflict")
-        content = _validate_content(args, text_limit=UPDATE_TEXT_LIMIT)
+        content = validate_content(args, text_limit=UPDATE_TEXT_LIMIT)
         if "text" in args:
             msg.text = content["text"]
         if content["markdown_text"] is not None:
@@ -573,15 +586,15 @@ class FakeSlack:
         return {"ok": True, "channel": msg.channel, "ts": msg.ts}
 
     def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = _required(args, "channel", "channel_not_found")
-        ts = _required(args, "message_ts", "message_not_found")
+        channel = required(args, "channel", "channel_not_found")
+        ts = required(args, "message_ts", "message_not_found")
         link = f"https://fake-workspace.slack.com/archives/{channel}/p{ts.replace('.', '')}"
         return {"ok": True, "channel": channel, "permalink": link}
 
     def _reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
-        name = _required(args, "name", "invalid_name").strip(":")
+        name = required(args, "name", "invalid_name").strip(":")
         msg = self._message_for_reaction(
-            _required(args, "channel"), _required(args, "timestamp", "no_item_specified")
+            required(args, "channel"), required(args, "timestamp", "no_item_specified")
         )
         users = msg.reactions.setdefault(name, set())
         if self.bot_user_id in users:
@@ -590,9 +603,9 @@ class FakeSlack:
         return {"ok": True}
 
     def _reactions_remove(self, args: dict[str, Any]) -> dict[str, Any]:
-        name = _required(args, "name", "invalid_name").strip(":")
+        name = required(args, "name", "invalid_name").strip(":")
         msg = self._message_for_reaction(
-            _required(args, "channel"), _required(args, "timestamp", "no_item_specified")
+            required(args, "channel"), required(args, "timestamp", "no_item_specified")
         )
         users = msg.reactions.get(name, set())
         if self.bot_user_id not in users:
@@ -603,8 +616,8 @@ class FakeSlack:
         return {"ok": True}
 
     def _assistant_set_status(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = _required(args, "channel_id", "channel_not_found")
-        thread_ts = _required(args, "thread_ts", "invalid_arguments")
+        channel = required(args, "channel_id", "channel_not_found")
+        thread_ts = required(args, "thread_ts", "invalid_arguments")
         if "status" not in args:
             raise SlackApiError("invalid_arguments")
         status = str(args["status"])
@@ -615,14 +628,24 @@ class FakeSlack:
         self.status_history.append((channel, thread_ts, status))
         return {"ok": True}
 
+    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = required(args, "channel", "channel_not_found")
+        user = required(args, "user", "user_not_in_channel")
+        self.conversations.check_post(channel)
+        content = validate_content(args, text_limit=None)
+        thread_ts = opt_str(args.get("thread_ts"))
+        self.ephemerals.append(Ephemeral(channel, user, content["text"], content["blocks"], thread_ts))
+        return {"ok": True, "message_ts": self._next_ts()}
+
     def _chat_start_stream(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = _required(args, "channel", "channel_not_found")
+        channel = required(args, "channel", "channel_not_found")
+        self.conversations.check_post(channel)
         if not channel.startswith("D"):
             if not args.get("recipient_user_id"):
                 raise SlackApiError("missing_recipient_user_id")
             if not args.get("recipient_team_id"):
                 raise SlackApiError("missing_recipient_team_id")
-        thread_ts = _opt_str(args.get("thread_ts"))
+        thread_ts = opt_str(args.get("thread_ts"))
         msg = Message(
             channel=channel, ts=self._next_ts(), thread_ts=thread_ts, bot_id=self.bot_id, streaming=True
         )
@@ -634,7 +657,7 @@ class FakeSlack:
 
     def _chat_append_stream(self, args: dict[str, Any]) -> dict[str, Any]:
         msg = self._streaming_message(args)
-        if not _str(args.get("markdown_text")) and not args.get("chunks"):
+        if not as_str(args.get("markdown_text")) and not args.get("chunks"):
             raise SlackApiError("no_text")
         self._maybe_kill_stream(msg, appending=True)
         self._apply_stream_content(msg, args)
@@ -645,7 +668,7 @@ class FakeSlack:
         self._maybe_kill_stream(msg, appending=False)
         blocks = args.get("blocks")
         if blocks is not None:
-            _validate_blocks(blocks)
+            validate_blocks(blocks)
         self._apply_stream_content(msg, args, record_version=False)
         if blocks:
             msg.blocks = [*(msg.blocks or []), *blocks]
@@ -656,8 +679,8 @@ class FakeSlack:
         return {"ok": True, "channel": msg.channel, "ts": msg.ts, "message": self._api_message(msg)}
 
     def _streaming_message(self, args: dict[str, Any]) -> Message:
-        channel = _required(args, "channel", "channel_not_found")
-        msg = self.messages.get((channel, _required(args, "ts", "message_not_found")))
+        channel = required(args, "channel", "channel_not_found")
+        msg = self.messages.get((channel, required(args, "ts", "message_not_found")))
         if msg is None or msg.deleted or not msg.streaming:
             raise SlackApiError("message_not_in_streaming_state")
         return msg
@@ -679,7 +702,7 @@ class FakeSlack:
         self, msg: Message, args: dict[str, Any], *, record_version: bool = True
     ) -> None:
         pieces: list[str] = []
-        markdown = _str(args.get("markdown_text"))
+        markdown = as_str(args.get("markdown_text"))
         if markdown:
             pieces.append(markdown)
         chunks = args.get("chunks")
@@ -700,7 +723,7 @@ class FakeSlack:
                 self_task = msg.tasks.setdefault(task_id, {})
                 self_task.update({k: v for k, v in chunk.items() if k != "type"})
             elif kind == "plan_update":
-                msg.plan_title = _opt_str(chunk.get("title"))
+                msg.plan_title = opt_str(chunk.get("title"))
             else:
                 if not isinstance(chunk.get("blocks"), list):
                     raise SlackApiError("invalid_chunks")
@@ -713,7 +736,7 @@ class FakeSlack:
             msg.versions.append(self.visible_text(msg))
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = _required(args, "user", "user_not_found")
+        user = required(args, "user", "user_not_found")
         is_bot = user == self.bot_user_id
         name = "qoder" if is_bot else f"user-{user.lower()}"
         real = "Qoder" if is_bot else f"User {user}"
@@ -732,27 +755,9 @@ class FakeSlack:
             },
         }
 
-    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = _required(args, "channel", "channel_not_found")
-        is_im = channel.startswith("D")
-        info: dict[str, Any] = {
-            "id": channel,
-            "name": "" if is_im else f"channel-{channel.lower()}",
-            "is_channel": channel.startswith("C"),
-            "is_group": channel.startswith("G"),
-            "is_im": is_im,
-            "is_mpim": False,
-            "is_private": channel.startswith(("G", "D")),
-            "is_archived": False,
-            "is_member": True,
-        }
-        if is_im:
-            info["user"] = "U1"
-        return {"ok": True, "channel": info}
-
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = _required(args, "channel", "channel_not_found")
-        ts = _required(args, "ts", "thread_not_found")
+        channel = required(args, "channel", "channel_not_found")
+        ts = required(args, "ts", "thread_not_found")
         messages = self.thread(channel, ts)
         if not messages:
             raise SlackApiError("thread_not_found")
@@ -781,7 +786,7 @@ class FakeSlack:
         }
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = _required(args, "channel", "channel_not_found")
+        channel = required(args, "channel", "channel_not_found")
         roots = [
             m
             for m in self.messages.values()
@@ -796,74 +801,9 @@ class FakeSlack:
         }
 
 
-# --------------------------------------------------------------------------------------------- validation
-
-
-def _str(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
-def _required(args: dict[str, Any], key: str, error: str = "invalid_arguments") -> str:
-    value = args.get(key)
-    if value in (None, ""):
-        raise SlackApiError(error)
-    return str(value)
-
-
-def _validate_blocks(blocks: Any) -> list[dict[str, Any]]:
-    if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
-        raise SlackApiError("invalid_blocks")
-    markdown_total = 0
-    for block in blocks:
-        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise SlackApiError("invalid_blocks")
-        text = block.get("text")
-        text_value = text.get("text", "") if isinstance(text, dict) else ""
-        if block["type"] == "section":
-            if (
-                len(str(text_value)) > SECTION_TEXT_LIMIT
-                or len(block.get("fields") or []) > SECTION_FIELDS_LIMIT
-            ):
-                raise SlackApiError("invalid_blocks")
-            if not text_value and not block.get("fields"):
-                raise SlackApiError("invalid_blocks")
-        elif block["type"] == "header":
-            if not text_value or len(str(text_value)) > HEADER_TEXT_LIMIT:
-                raise SlackApiError("invalid_blocks")
-        elif block["type"] == "markdown":
-            if not isinstance(text, str):
-                raise SlackApiError("invalid_blocks")
-            markdown_total += len(text)
-    if markdown_total > MARKDOWN_LIMIT:
-        raise SlackApiError("msg_blocks_too_long")
-    return blocks
-
-
-def _validate_content(args: dict[str, Any], *, text_limit: int | None) -> dict[str, Any]:
-    """Check text/blocks/markdown_text like chat.postMessage / chat.update; returns the fields to store."""
-    text = _str(args.get("text"))
-    blocks = args.get("blocks")
-    markdown = args.get("markdown_text")
-    if markdown is not None and (text or blocks is not None):
-        raise SlackApiError("markdown_text_conflict")
-    if not text and blocks is None and markdown is None and not args.get("attachments"):
-        raise SlackApiError("no_text")
-    if markdown is not None and len(str(markdown)) > MARKDOWN_LIMIT:
-        raise SlackApiError("msg_too_long")
-    if blocks is not None:
-        blocks = _validate_blocks(blocks)
-    if text_limit is not None and len(text) > text_limit:
-        raise SlackApiError("msg_too_long")
-    text = text[:TEXT_TRUNCATE_AT]
-    return {"text": text, "blocks": blocks, "markdown_text": None if markdown is None else str(markdown)}
-
-
 __all__ = [
     "Call",
+    "Ephemeral",
     "FakeSlack",
     "Message",
     "RateLimit",

@@ -2,6 +2,10 @@
 
 Payload shapes follow what Slack sends (Events API `event_callback` envelope, form-encoded slash commands,
 `payload=<json>` interactivity). Requests are signed with the v0 scheme so Bolt's request verification passes.
+
+Slack waits 3 seconds for the app to acknowledge a slash command or an interaction, then gives up and tells
+the person it failed (`operation_timeout`): those deliveries raise `AckTimeout` when the app is later. Trigger
+ids and response URLs carry the time they were issued, so the fake Slack can refuse stale ones.
 """
 
 from __future__ import annotations
@@ -15,6 +19,16 @@ from typing import Any
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
+
+from tests.fakes import slack_interactive
+from tests.fakes.slack_responses import response_path
+from tests.fakes.slack_views import new_trigger_id
+
+ACK_DEADLINE = 3.0
+
+
+class AckTimeout(Exception):
+    """The app did not acknowledge within Slack's 3 seconds: Slack dropped its answer and showed an error."""
 
 
 class SlackEvents:
@@ -37,6 +51,7 @@ class SlackEvents:
         self.bot_user_id = bot_user_id
         self.response_url_base = response_url_base
         self.sent: list[dict[str, Any]] = []  # every envelope/payload delivered, in order
+        self.response_urls: list[str] = []  # of every command and shortcut delivered, in order
         self._ids = itertools.count(1)
         self._client = httpx.AsyncClient(timeout=10.0)
 
@@ -167,8 +182,11 @@ class SlackEvents:
     async def command(
         self, text: str, *, channel: str = "C1", user: str = "U1", command: str = "/qoder"
     ) -> tuple[int, str]:
-        """Deliver a form-encoded slash command; returns (status, response body text)."""
+        """Deliver a form-encoded slash command; returns (status, response body text). Its response_url is
+        appended to `response_urls`; `AckTimeout` when the app answers after 3 s."""
         n = next(self._ids)
+        response_url = self.response_url_base + response_path("commands", self.team_id, n)
+        self.response_urls.append(response_url)
         fields = {
             "token": "verification-token",
             "team_id": self.team_id,
@@ -181,13 +199,67 @@ class SlackEvents:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": f"{self.response_url_base}commands/{self.team_id}/{n}",
-            "trigger_id": f"{n}.trigger",
+            "response_url": response_url,
+            "trigger_id": new_trigger_id(n),
         }
         response = await self._post(
-            urllib.parse.urlencode(fields), "application/x-www-form-urlencoded", fields
+            urllib.parse.urlencode(fields), "application/x-www-form-urlencoded", fields, deadline=ACK_DEADLINE
         )
         return response.status_code, response.text
+
+    async def message_shortcut(
+        self,
+        callback_id: str,
+        *,
+        channel: str,
+        ts: str,
+        text: str,
+        author: str,
+        thread_ts: str | None = None,
+        user: str = "U1",
+    ) -> int:
+        """A person chose message shortcut `callback_id` on message `ts` (by `author`); returns the status.
+        Its response_url is appended to `response_urls`."""
+        n = next(self._ids)
+        response_url = self.response_url_base + response_path("actions", self.team_id, n)
+        self.response_urls.append(response_url)
+        payload = slack_interactive.message_action(
+            team_id=self.team_id,
+            api_app_id=self.api_app_id,
+            callback_id=callback_id,
+            channel=channel,
+            message=slack_interactive.message_of(self.team_id, ts, text, author, thread_ts),
+            user=user,
+            trigger_id=new_trigger_id(n),
+            response_url=response_url,
+        )
+        return (await self._interact(payload)).status_code
+
+    async def submit_view(
+        self, view: dict[str, Any], values: dict[str, str], *, user: str = "U1"
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Submit a modal (`view` as the fake Slack shows it) with `values` by block_id; returns the status and
+        the app's JSON answer (e.g. `response_action: errors`), None when it answered with an empty body."""
+        n = next(self._ids)
+        payload = slack_interactive.view_submission(
+            team_id=self.team_id,
+            api_app_id=self.api_app_id,
+            view=view,
+            values=values,
+            user=user,
+            trigger_id=new_trigger_id(n),
+        )
+        response = await self._interact(payload)
+        body = json.loads(response.text) if response.text.strip() else None
+        return response.status_code, body
+
+    def app_home_opened(self, user: str, *, tab: str = "home") -> dict[str, Any]:
+        """The `app_home_opened` event for `user` (deliver it with `send`)."""
+        return slack_interactive.app_home_opened(user, tab=tab)
+
+    async def _interact(self, payload: dict[str, Any]) -> httpx.Response:
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return await self._post(body, "application/x-www-form-urlencoded", payload, deadline=ACK_DEADLINE)
 
     async def block_action(
         self,
@@ -201,55 +273,20 @@ class SlackEvents:
     ) -> int:
         """Deliver a `block_actions` button click on a bot message; returns the app's HTTP status."""
         n = next(self._ids)
-        container: dict[str, Any] = {
-            "type": "message",
-            "message_ts": message_ts,
-            "channel_id": channel,
-            "is_ephemeral": False,
-        }
-        message: dict[str, Any] = {
-            "type": "message",
-            "ts": message_ts,
-            "user": self.bot_user_id,
-            "bot_id": "BBOT",
-            "text": "",
-        }
-        if thread_ts is not None:
-            container["thread_ts"] = thread_ts
-            message["thread_ts"] = thread_ts
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": {
-                "id": user,
-                "username": f"user-{user.lower()}",
-                "name": f"user-{user.lower()}",
-                "team_id": self.team_id,
-            },
-            "api_app_id": self.api_app_id,
-            "token": "verification-token",
-            "container": container,
-            "trigger_id": f"{n}.trigger",
-            "team": {"id": self.team_id, "domain": "fake-workspace"},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel, "name": f"channel-{channel.lower()}"},
-            "message": message,
-            "state": {"values": {}},
-            "response_url": f"{self.response_url_base}actions/{self.team_id}/{n}",
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "fake-block",
-                    "value": value,
-                    "text": {"type": "plain_text", "text": action_id},
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        response = await self._post(body, "application/x-www-form-urlencoded", payload)
-        return response.status_code
+        payload = slack_interactive.block_actions(
+            team_id=self.team_id,
+            api_app_id=self.api_app_id,
+            bot_user_id=self.bot_user_id,
+            action_id=action_id,
+            value=value,
+            channel=channel,
+            message_ts=message_ts,
+            thread_ts=thread_ts,
+            user=user,
+            trigger_id=new_trigger_id(n),
+            response_url=self.response_url_base + response_path("actions", self.team_id, n),
+        )
+        return (await self._interact(payload)).status_code
 
     async def _post(
         self,
@@ -259,6 +296,7 @@ class SlackEvents:
         *,
         headers: dict[str, str] | None = None,
         bad_signature: bool = False,
+        deadline: float | None = None,
     ) -> httpx.Response:
         timestamp = str(int(time.time()))
         secret = self.signing_secret + "-wrong" if bad_signature else self.signing_secret
@@ -270,4 +308,12 @@ class SlackEvents:
             **(headers or {}),
         }
         self.sent.append(record)
-        return await self._client.post(self.app_url, content=body.encode(), headers=all_headers)
+        timeout = httpx.Timeout(10.0, read=deadline) if deadline is not None else httpx.USE_CLIENT_DEFAULT
+        try:
+            return await self._client.post(
+                self.app_url, content=body.encode(), headers=all_headers, timeout=timeout
+            )
+        except httpx.ReadTimeout:
+            raise AckTimeout(
+                f"no acknowledgement within {deadline:g}s for {record.get('type') or record.get('command')}"
+            ) from None

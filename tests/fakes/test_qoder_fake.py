@@ -351,3 +351,39 @@ async def test_stop_closes_open_streams_promptly(client: httpx.AsyncClient) -> N
             await server.stop()
             await reader.ended.wait()
         assert server.open_streams() == 0
+
+
+async def test_delay_holds_matching_answers_back(fake: FakeQoder, client: httpx.AsyncClient) -> None:
+    sid = await new_session(client)
+    fake.delay("GET", f"/sessions/{sid}", 0.4, times=1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert (await client.get(f"/sessions/{sid}")).status_code == 200
+    assert loop.time() - started >= 0.4
+    started = loop.time()
+    await client.get(f"/sessions/{sid}")
+    assert loop.time() - started < 0.3, "times=1: only the next matching request is slow"
+
+    fake.delay("POST", "/sessions", 0.3)
+    started = loop.time()
+    await new_session(client)
+    await new_session(client)
+    assert loop.time() - started >= 0.6, "without times every matching request is slow"
+    fake.clear_faults()
+    started = loop.time()
+    await new_session(client)
+    assert loop.time() - started < 0.3
+
+
+async def test_define_outcome_needs_a_description_and_a_rubric(
+    fake: FakeQoder, client: httpx.AsyncClient
+) -> None:
+    sid = await new_session(client)
+    bad = {"type": "user.define_outcome", "description": "tests pass"}
+    assert (await client.post(f"/sessions/{sid}/events", json={"events": [bad]})).status_code == 400
+    outcome = {**bad, "rubric": {"type": "text", "content": "tests pass"}}
+    message = {"type": "user.message", "content": [{"type": "text", "text": "fix it"}]}
+    response = await client.post(f"/sessions/{sid}/events", json={"events": [outcome, message]})
+    assert response.status_code == 200
+    assert [e["type"] for e in response.json()["data"]] == ["user.define_outcome", "user.message"]
+    assert fake.user_messages(sid) == ["fix it"]

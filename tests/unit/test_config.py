@@ -36,6 +36,7 @@ NAMES = [
     "MAX_MESSAGE_CHARS",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "ADMIN_USERS",
 ]
 
 
@@ -58,6 +59,7 @@ def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.STOP_REACTIONS == ("octagonal_sign", "stop_sign", "no_entry", "no_entry_sign")
     assert settings.UPDATE_INTERVAL == 1.0
     assert settings.ALLOWED_USERS == () and settings.ALLOWED_CHANNELS == ()
+    assert settings.ADMIN_USERS == ()
 
 
 def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,9 +67,11 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("STOP_REACTIONS", " x, :octagonal_sign: ,")
     monkeypatch.setenv("ALLOWED_USERS", "U1,U2")
+    monkeypatch.setenv("ADMIN_USERS", "U9, U8")
     settings = load_settings()
     assert settings.STOP_REACTIONS == ("x", "octagonal_sign")
     assert settings.ALLOWED_USERS == ("U1", "U2")
+    assert settings.ADMIN_USERS == ("U9", "U8")
 
 
 def test_operator_limits_and_logging_have_safe_defaults_and_named_errors(

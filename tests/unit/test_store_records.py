@@ -41,6 +41,15 @@ OLD_TURN_JSON = (
     '"stop_requested":false,"thread":"T1:C1:1700000000.000100","updated_at":12,"user_ts":"1.000001"}'
 )
 MESSAGE_JSON = '{"message_ts":"1700000005.000005","text":"say \\"hi\\" ✓","thread":"T1:C1:1700000000.000100","user":"U1"}'
+# What this version writes: sessions with who started them and what they run, messages with start options.
+CURRENT_SESSION_JSON = (
+    '{"agent_id":"","created_at":1700000000.5,"environment_id":"","session_id":"s-1","started_by":"",'
+    '"thread":"T1:C1:1700000000.000100","title":"why is CI red? ✓"}'
+)
+CURRENT_MESSAGE_JSON = (
+    '{"agent_id":"","environment_id":"","message_ts":"1700000005.000005","outcome":"",'
+    '"text":"say \\"hi\\" ✓","thread":"T1:C1:1700000000.000100","user":"U1"}'
+)
 
 SESSION_RECORD = SessionRecord(T1, "s-1", 1700000000.5, "why is CI red? ✓")
 TURN_RECORD = TurnRecord(
@@ -59,10 +68,15 @@ QUEUED = QueuedMessage(T1, "1700000005.000005", "U1", 'say "hi" ✓')
 
 
 def test_json_is_what_earlier_versions_wrote_byte_for_byte() -> None:
-    assert SESSION_CODEC.to_json(SESSION_RECORD) == SESSION_JSON
     assert TURN_CODEC.to_json(TURN_RECORD) == TURN_JSON
     assert TURN_CODEC.to_json(TurnRecord("s-2", T2, None)) == FRESH_TURN_JSON
-    assert MESSAGE_CODEC.to_json(QUEUED) == MESSAGE_JSON
+
+
+def test_json_of_records_that_grew_fields_is_stable() -> None:
+    assert SESSION_CODEC.to_json(SESSION_RECORD) == CURRENT_SESSION_JSON
+    assert MESSAGE_CODEC.to_json(QUEUED) == CURRENT_MESSAGE_JSON
+    assert SESSION_CODEC.from_json(CURRENT_SESSION_JSON) == SESSION_RECORD
+    assert MESSAGE_CODEC.from_json(CURRENT_MESSAGE_JSON) == QUEUED
 
 
 def test_json_written_by_earlier_versions_loads() -> None:
@@ -135,8 +149,11 @@ def test_columns_are_the_record_fields_in_order() -> None:
         "user_id",
         "start_event_id",
     )
-    assert SESSION_COLUMNS.sql == "thread, session_id, created_at, title"
-    assert MESSAGE_COLUMNS.marks == "?, ?, ?, ?"
+    assert SESSION_COLUMNS.sql == (
+        "thread, session_id, created_at, title, started_by, agent_id, environment_id"
+    )
+    assert MESSAGE_COLUMNS.sql == "thread, message_ts, user, text, agent_id, environment_id, outcome"
+    assert MESSAGE_COLUMNS.marks == "?, ?, ?, ?, ?, ?, ?"
 
 
 def test_column_values_are_what_the_tables_held_before() -> None:

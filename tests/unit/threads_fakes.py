@@ -54,7 +54,9 @@ class FakeQoderSessions:
         self._maybe_fail("get_session")
         return self.sessions[session_id]
 
-    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str:
+    async def send_message(
+        self, session_id: str, text: str, *, idempotency_key: str, outcome: str = ""
+    ) -> str:
         self._maybe_fail("send_message")
         if idempotency_key in self._keys:
             return self._keys[idempotency_key]

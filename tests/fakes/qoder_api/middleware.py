@@ -1,8 +1,10 @@
-"""What every request of the fake goes through before its handler: it is recorded, answered with an
-injected failure if one matches, authenticated, and replayed when it repeats an ``Idempotency-Key``."""
+"""What every request of the fake goes through before its handler: it is recorded, held back by an injected
+delay if one matches (a slow Qoder), answered with an injected failure if one matches, authenticated, and
+replayed when it repeats an ``Idempotency-Key``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -47,6 +49,19 @@ class Fault:
         return ApiError(self.status, self.error_type, self.message, headers)
 
 
+@dataclass
+class Delay:
+    """Answer requests matching ``method`` and ``path_suffix`` ``seconds`` late; ``times`` None: all of them."""
+
+    method: str
+    path_suffix: str
+    seconds: float
+    times: int | None
+
+    def matches(self, request: web.Request) -> bool:
+        return self.method == request.method and request.path.endswith(self.path_suffix)
+
+
 REQUEST_KEY = web.RequestKey("qoder_fake.record", RecordedRequest)
 _REQUEST_ID_KEY = web.RequestKey("qoder_fake.request_id", str)
 
@@ -72,6 +87,7 @@ class Gate:
         self.token = token
         self.requests = requests
         self.faults: list[Fault] = []
+        self.delays: list[Delay] = []
         self._idempotency: dict[tuple[str, str, str], tuple[str, int, bytes]] = {}
 
     def install(self, app: web.Application) -> None:
@@ -98,6 +114,7 @@ class Gate:
         )
         self.requests.append(record)
         request[REQUEST_KEY] = record
+        await self._hold_back(request)
         try:
             response = await self._dispatch(request, handler, body, parsed)
         except ApiError as err:
@@ -142,6 +159,16 @@ class Gate:
             assert isinstance(response.body, bytes)
             self._idempotency[slot] = (fingerprint, response.status, response.body)
         return response
+
+    async def _hold_back(self, request: web.Request) -> None:
+        for delay in self.delays:
+            if delay.matches(request):
+                if delay.times is not None:
+                    delay.times -= 1
+                    if delay.times <= 0:
+                        self.delays.remove(delay)
+                await asyncio.sleep(delay.seconds)
+                return
 
     def _take_fault(self, request: web.Request) -> Fault | None:
         for fault in self.faults:

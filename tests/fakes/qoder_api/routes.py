@@ -197,6 +197,8 @@ def validate_events(session: FakeSession, events: list[Any]) -> None:
             running, pending = True, set()
         elif type_ == "user.interrupt":
             running, pending = False, set()
+        elif type_ == "user.define_outcome":
+            _validate_outcome(event)
         elif type_ == "user.tool_confirmation":
             use_id = event.get("tool_use_id")
             if use_id not in pending or session.pending[use_id].kind == "custom":
@@ -209,6 +211,21 @@ def validate_events(session: FakeSession, events: list[Any]) -> None:
             if use_id not in pending or session.pending[use_id].kind != "custom":
                 raise invalid(f"No pending custom tool use {use_id}.")
             pending.discard(use_id)
+
+
+def _validate_outcome(event: dict[str, Any]) -> None:
+    """``user.define_outcome``: a ``description`` and a ``rubric`` (text content or a file), §2 E1."""
+    if not isinstance(event.get("description"), str) or not event["description"].strip():
+        raise invalid("user.define_outcome needs a description.")
+    rubric = event.get("rubric")
+    if not isinstance(rubric, dict) or rubric.get("type") not in ("text", "file"):
+        raise invalid("user.define_outcome needs a rubric of type text or file.")
+    field = "content" if rubric["type"] == "text" else "file_id"
+    if not isinstance(rubric.get(field), str) or not rubric[field]:
+        raise invalid(f"A {rubric['type']} rubric needs {field}.")
+    max_iterations = event.get("max_iterations", 3)
+    if not isinstance(max_iterations, int) or not 1 <= max_iterations <= 20:
+        raise invalid("max_iterations must be between 1 and 20.")
 
 
 def _answered_use(event: dict[str, Any]) -> str:

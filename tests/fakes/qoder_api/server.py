@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.qoder_api.errors import error_type as default_error_type
-from tests.fakes.qoder_api.middleware import Fault, Gate, RecordedRequest
+from tests.fakes.qoder_api.middleware import Delay, Fault, Gate, RecordedRequest
 from tests.fakes.qoder_api.routes import Routes
 from tests.fakes.qoder_api.script import Player, Step
 from tests.fakes.qoder_api.session import FakeSession, message_text
@@ -159,9 +159,15 @@ class FakeQoder:
             Fault(method.upper(), path_suffix, status, times, retry_after, etype, message, execute)
         )
 
+    def delay(self, method: str, path_suffix: str, seconds: float, *, times: int | None = None) -> None:
+        """Answer matching requests (path matched by ``endswith``; ``""`` matches every path) ``seconds``
+        late: the next ``times`` of them, or every one when ``times`` is None, until ``clear_faults``."""
+        self._gate.delays.append(Delay(method.upper(), path_suffix, seconds, times))
+
     def clear_faults(self) -> None:
-        """Forget every failure injected with ``fail_next`` that has not fired yet."""
+        """Forget every failure injected with ``fail_next`` and every ``delay`` not used up yet."""
         self._gate.faults.clear()
+        self._gate.delays.clear()
 
     def drop_streams_after(self, frames: int) -> None:
         """Open streams (or, if none is open, the next one) close abruptly after ``frames`` more frames."""
