@@ -92,7 +92,9 @@ class Settings(BaseSettings):
     REACTION_STOPPED: str = "octagonal_sign"
     REACTION_FAILED: str = "warning"
 
-    @field_validator("STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", "ADMIN_USERS", mode="before")
+    @field_validator(
+        "STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", "ADMIN_USERS", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

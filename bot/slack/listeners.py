@@ -146,4 +146,5 @@ def _incoming(
         text=text,
         event_id=str(body.get("event_id") or ""),
         addressed=addressed,
+        quote_thread=addressed,
     )

@@ -93,6 +93,7 @@ class IncomingMessage:
     agent_id: str = ""  # what a session this message starts runs ("": the channel's defaults)
     environment_id: str = ""
     outcome: str = ""  # what that session works towards ("": nothing stated)
+    quote_thread: bool = False  # asked in Slack mid-thread: the session it starts quotes the thread so far
 
     def queued(self) -> QueuedMessage:
         return QueuedMessage(
