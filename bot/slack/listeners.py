@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 # Message subtypes that are still a person talking (slack-platform.md §5.3); every other subtype is ignored.
 USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
 # Subscribed events the bot has no use for; they still need a listener or Slack keeps redelivering them.
-IGNORED_EVENTS = ("reaction_removed", "member_joined_channel", "member_left_channel")
-
 Ack = Callable[..., Awaitable[None]]
 
 
@@ -71,9 +69,6 @@ def register(
         key = str(body.get("event_id") or f"{item.get('channel')}:{item.get('ts')}:{event.get('event_ts')}")
         await controls.on_stop(str(item.get("channel")), str(item.get("ts")), dedupe_key=key)
 
-    for name in IGNORED_EVENTS:
-        app.event(name)(_ignore)
-
     @app.action(STOP_ACTION_ID)
     async def on_stop_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -109,10 +104,6 @@ def register(
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed for a %s request", body.get("type", "?"), exc_info=error)
-
-
-async def _ignore() -> None:
-    return None
 
 
 def _incoming(
