@@ -199,7 +199,6 @@ class FakeSlack:
             "views.open": self.views.open,
             "views.publish": self.views.publish,
             "conversations.replies": self._conversations_replies,
-            "conversations.history": self._conversations_history,
         }
 
     # ----------------------------------------------------------------------------------------- lifecycle
@@ -783,21 +782,6 @@ class FakeSlack:
             "messages": [self._api_message(m) for m in page],
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
-        }
-
-    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = required(args, "channel", "channel_not_found")
-        roots = [
-            m
-            for m in self.messages.values()
-            if m.channel == channel and not m.deleted and not m.stub and not m.is_reply
-        ]
-        roots.sort(key=lambda m: ts_key(m.ts), reverse=True)
-        return {
-            "ok": True,
-            "messages": [self._api_message(m) for m in roots],
-            "has_more": False,
-            "response_metadata": {"next_cursor": ""},
         }
 
 

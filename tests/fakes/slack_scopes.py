@@ -37,12 +37,6 @@ KIND_SCOPES: dict[str, dict[str, str]] = {
         "im": "im:read",
         "mpim": "mpim:read",
     },
-    "conversations.history": {
-        "public": "channels:history",
-        "private": "groups:history",
-        "im": "im:history",
-        "mpim": "mpim:history",
-    },
     "conversations.replies": {
         "public": "channels:history",
         "private": "groups:history",
