@@ -27,6 +27,7 @@ from bot.qoder._retry import Clock, Sleep, Timing, Uniform
 from bot.qoder._stream import resumable_stream
 from bot.qoder.errors import QoderError
 from bot.qoder.events import QoderEvent
+from bot.qoder.outcome import OutcomeSpec
 from bot.qoder.session import Session
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,29 @@ class QoderClient:
     # --- sessions -------------------------------------------------------------------------------------
 
     async def create_session(
-        self, *, agent: str, environment_id: str, title: str, metadata: dict[str, str], idempotency_key: str
+        self,
+        *,
+        agent: str,
+        environment_id: str,
+        title: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+        outcome: OutcomeSpec | None = None,
     ) -> Session:
-        """``POST /sessions``. Retrying with the same ``idempotency_key`` returns the same session."""
-        body = {"agent": agent, "environment_id": environment_id, "title": title, "metadata": metadata}
+        """``POST /sessions``. Retrying with the same ``idempotency_key`` returns the same session.
+
+        With ``outcome`` it goes in ``initial_events``, which Qoder processes right after creation (§S1);
+        a server that does not know the field may ignore it (the session's ``outcome_ids`` stay empty) or
+        refuse the request (``InvalidRequestError``).
+        """
+        body: dict[str, Any] = {
+            "agent": agent,
+            "environment_id": environment_id,
+            "title": title,
+            "metadata": metadata,
+        }
+        if outcome is not None:
+            body["initial_events"] = [outcome.event()]
         data = await self._request(
             "POST",
             "/sessions",
@@ -107,6 +127,11 @@ class QoderClient:
     async def get_session(self, session_id: str) -> Session:
         """``GET /sessions/{id}``."""
         data = await self._request("GET", _session_path(session_id))
+        return Session.from_wire(data if isinstance(data, dict) else {})
+
+    async def archive(self, session_id: str) -> Session:
+        """``POST /sessions/{id}/archive``: the session keeps its history and accepts no new events (§S6)."""
+        data = await self._request("POST", _session_path(session_id, "/archive"))
         return Session.from_wire(data if isinstance(data, dict) else {})
 
     async def cancel(self, session_id: str) -> None:
@@ -122,6 +147,13 @@ class QoderClient:
         """
         event = {"type": "user.message", "content": [{"type": "text", "text": text}]}  # §7 #1: always blocks
         return await self._send_event(session_id, event, idempotency_key, busy_if_unsure=True)
+
+    async def define_outcome(self, session_id: str, outcome: OutcomeSpec, *, idempotency_key: str) -> str:
+        """Send ``user.define_outcome``, which starts a turn working toward it; returns the echo id.
+
+        Raises ``ConflictError`` with ``busy`` set while the session is running (one outcome at a time).
+        """
+        return await self._send_event(session_id, outcome.event(), idempotency_key, busy_if_unsure=True)
 
     async def interrupt(self, session_id: str, *, idempotency_key: str) -> None:
         """Send ``user.interrupt``; if Qoder refuses it with a 4xx other than 401/403/404, ``cancel`` instead."""
