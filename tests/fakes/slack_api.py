@@ -32,6 +32,8 @@ from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
+from tests.fakes.slack_ephemeral import Ephemerals
+
 T = TypeVar("T")
 
 TEXT_TRUNCATE_AT = 40_000
@@ -202,9 +204,13 @@ class FakeSlack:
         self._ts_seq = 0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self.ephemerals = Ephemerals(
+            lambda args: _validate_content(args, text_limit=None), SlackApiError, self._next_ts
+        )
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
+            "chat.postEphemeral": self.ephemerals.post,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
