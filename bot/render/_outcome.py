@@ -58,6 +58,15 @@ def verdict(outcome: OutcomeState) -> str:
     return f"{head} {_emoji(outcome.result)} {safe_text(_said(outcome.result))} ({iteration_text(outcome)})"
 
 
+def status_line(outcome: OutcomeState) -> str:
+    """The outcome on one line wherever it is looked up: being graded, or its last verdict."""
+    if outcome.grading:
+        return (
+            f"{OUTCOME_EMOJI} Outcome{_quoted(outcome)} {GRADING_EMOJI} grading ({iteration_text(outcome)})"
+        )
+    return verdict(outcome)
+
+
 def grader_line(outcome: OutcomeState) -> str:
     """The grader's explanation of the last verdict, on one line (empty when there is none)."""
     if not outcome.explanation:

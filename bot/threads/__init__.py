@@ -1,6 +1,7 @@
 """The use cases, one module each: ``intake`` (a message arrives), ``sessions`` (a thread's session and
-queue), ``controls`` (stop, approvals) and ``queries`` (``/qoder list``/``status``). ``UseCases`` bundles what
-the Slack listeners call; ``build`` wires them over the lower layers."""
+queue), ``controls`` (stop, approvals), ``thread_commands`` (the ``!`` commands, read by ``command_text``)
+and ``queries`` (``/qoder list``/``status``). ``UseCases`` bundles what the Slack listeners call; ``build``
+wires them over the lower layers."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.threads.feedback import Feedback
 from bot.threads.intake import Intake
 from bot.threads.queries import Queries, SessionSummary
 from bot.threads.sessions import Sessions
+from bot.threads.thread_commands import ThreadCommands
 from bot.turn import TurnState
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "Reactions",
     "SessionSummary",
     "Sessions",
+    "ThreadCommands",
     "ThreadsConfig",
     "UseCases",
 ]
@@ -63,10 +66,12 @@ class UseCases:
         background = background if background is not None else Background()
         feedback = Feedback(outbox, store)
         sessions = Sessions(qoder, store, relay, feedback, config, background)
+        controls = Controls(qoder, store, relay, feedback)
+        commands = ThreadCommands(qoder, store, sessions, controls, feedback, config)
         return cls(
-            intake=Intake(store, sessions, feedback, outbox, config, background),
+            intake=Intake(store, sessions, feedback, outbox, config, background, commands),
             sessions=sessions,
-            controls=Controls(qoder, store, relay, feedback),
+            controls=controls,
             queries=Queries(qoder, store, relay, outbox),
             background=background,
         )

@@ -55,6 +55,7 @@ class Reactions:
     done: str = "white_check_mark"
     stopped: str = "octagonal_sign"
     failed: str = "warning"
+    missed: str = "x"  # the turn ended without meeting its outcome
 
 
 @dataclass
@@ -71,6 +72,8 @@ class ThreadsConfig:
     )
     max_message_chars: int = 16_000  # longest message passed to the agent; 0: no limit
     user_turns_per_minute: int = 0  # messages one person may send to the agent per minute; 0: no limit
+    outcome_max_iterations: int = 3
+    session_url: str = ""  # a link to a session, with {session_id} in it; empty: none
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 De-duplicates (Slack delivers one message as several events, and retries), applies the allow-lists, keeps
 the message in its thread's durable inbox until it was sent, queued or refused, and hands it to
-``Sessions``. No Slack call is awaited on this path: the reactions and notices it causes are intents.
+``Sessions``. A ``!`` command (see ``command_text``) goes to ``ThreadCommands`` instead and never reaches the
+agent; ``!outcome`` and ``!!text`` are messages, read again when they are sent. No Slack call is awaited on
+this path: the reactions and notices it causes are intents.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from bot.threads._shared import (
     ThreadsConfig,
     claim,
 )
+from bot.threads.command_text import Command, ForAgent, Outcome, outcome_text, parse
 from bot.threads.context import ThreadContext, with_context
 from bot.threads.feedback import Feedback
 from bot.threads.limits import Limits
 from bot.threads.sessions import Sessions
+from bot.threads.thread_commands import ThreadCommands
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +50,11 @@ class Intake:
         outbox: Outbox,
         config: ThreadsConfig,
         background: Background,
+        commands: ThreadCommands,
     ) -> None:
         self._store = store
         self._sessions = sessions
+        self._commands = commands
         self._feedback = feedback
         self._outbox = outbox
         self._config = config
@@ -77,6 +83,15 @@ class Intake:
             if refusal.notice:
                 self._feedback.notice(thread, refusal.notice)
             return
+        parsed = parse(message.text)
+        if isinstance(parsed, Command):
+            follow_up = await self._commands.run(parsed, message)
+            if follow_up is None:
+                return
+            message = replace(message, text=follow_up)
+        elif isinstance(parsed, Outcome) and not parsed.criteria:
+            self._commands.outcome_usage(message)
+            return
         if not message.text.strip():
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
@@ -96,15 +111,32 @@ class Intake:
         context = await self._context.before(
             outbox, thread.team, thread.channel, thread.thread_ts, message.ts
         )
-        return replace(message, text=with_context(context, message.text))
+        parsed = parse(message.text)
+        if isinstance(parsed, Outcome):  # the context goes with the task the outcome's turn starts from
+            return replace(
+                message, text=outcome_text(parsed.criteria, with_context(context, parsed.description))
+            )
+        text = parsed.text if isinstance(parsed, ForAgent) else message.text
+        return replace(message, text=with_context(context, text))
 
-    async def start_from_command(self, team: str, channel: str, user: str, prompt: str) -> str:
+    async def start_from_command(
+        self, team: str, channel: str, user: str, prompt: str, *, outcome: str | None = None
+    ) -> str:
         """Post a root message for ``prompt`` in ``channel`` and run it as a new session thread; returns its ts.
-        Raises ``SlackError`` when the root message cannot be posted."""
-        payload = {"text": f"<@{user}> asked Qoder: {escape(prompt)}"}
-        ts = await self._outbox.workspace(team).post(channel, payload)
+
+        With ``outcome`` (what done looks like), the session starts working toward it: ``prompt`` is the
+        outcome's task and ``outcome`` the grader's criteria, defined before anything else is sent (in the
+        session's ``initial_events`` where Qoder takes them). Raises ``SlackError`` when the root message
+        cannot be posted.
+        """
+        text = f"<@{user}> asked Qoder: {escape(prompt)}"
+        criteria = " ".join((outcome or "").split())
+        if criteria:
+            text += f"\n:dart: Done when: {escape(criteria)}"
+        ts = await self._outbox.workspace(team).post(channel, {"text": text})
         thread = ThreadKey(team, channel, ts)
-        await self.on_message(IncomingMessage(thread=thread, ts=ts, user=user, text=prompt))
+        first = outcome_text(criteria, prompt) if criteria else prompt
+        await self.on_message(IncomingMessage(thread=thread, ts=ts, user=user, text=first))
         return ts
 
     def recover_in_background(self) -> None:
