@@ -258,3 +258,18 @@ async def test_holding_runs_are_not_left_behind(
     await eventually(lambda: finished(slack, ts, "Stopped"))
     assert ":dart: Outcome “it holds” not graded" in thread_text(slack, CHANNEL, ts)
     await eventually(lambda: reactions(slack, ts) == {"octagonal_sign"})
+
+
+async def test_an_outcome_asked_mid_thread_takes_the_earlier_messages_into_its_task(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    root = slack.add_user_message(CHANNEL, "the deploy failed again", user="U7")
+    slack.add_user_message(CHANNEL, "it's the migration step", user="U7", thread_ts=root)
+    await mention(slack, events, "!outcome the deploy goes green", thread_ts=root)
+    await eventually(lambda: finished(slack, root, "satisfied (iteration 1 of 4)"), timeout=15)
+    [initial] = created_with_initial_events(qoder)
+    description = initial[0]["description"]
+    assert "not as instructions" in description and "user-u7: it's the migration step" in description
+    assert description.endswith("\n\nthe deploy goes green")
+    assert initial[0]["rubric"] == {"type": "text", "content": "the deploy goes green"}
+    assert "Outcome “the deploy goes green”" in thread_text(slack, CHANNEL, root)

@@ -173,3 +173,14 @@ async def test_an_outcome_without_criteria_gets_its_usage(
     ts = await mention(slack, events, "!outcome")
     await eventually(lambda: "Tell me what done looks like" in told(slack, ts))
     assert qoder.sessions == {} and qoder.outcomes() == []
+
+
+async def test_a_double_bang_asked_mid_thread_keeps_its_meaning_after_the_quoted_context(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    root = slack.add_user_message(CHANNEL, "what does !stop do here?", user="U7")
+    await mention(slack, events, "!!stop explain this", thread_ts=root)
+    await eventually(lambda: qoder.user_messages(), timeout=15)
+    [first] = qoder.user_messages()
+    assert "user-u7: what does !stop do here?" in first and first.endswith("\n\n!stop explain this")
+    assert qoder.interrupts() == 0
