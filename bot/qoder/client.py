@@ -20,8 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.qoder._parse import parse_event
-from bot.qoder._previews import StreamDecoder
+from bot.qoder._history import history
 from bot.qoder._request import request_json
 from bot.qoder._retry import Clock, Sleep, Timing, Uniform
 from bot.qoder._stream import resumable_stream
@@ -108,20 +107,10 @@ class QoderClient:
         a server that does not know the field may ignore it (the session's ``outcome_ids`` stay empty) or
         refuse the request (``InvalidRequestError``).
         """
-        body: dict[str, Any] = {
-            "agent": agent,
-            "environment_id": environment_id,
-            "title": title,
-            "metadata": metadata,
-        }
-        if outcome is not None:
-            body["initial_events"] = [outcome.event()]
-        data = await self._request(
-            "POST",
-            "/sessions",
-            json=body,
-            idempotency_key=idempotency_uuid("create-session", idempotency_key),
-        )
+        body = {"agent": agent, "environment_id": environment_id, "title": title, "metadata": metadata}
+        initial = {} if outcome is None else {"initial_events": [outcome.event()]}
+        key = idempotency_uuid("create-session", idempotency_key)
+        data = await self._request("POST", "/sessions", json={**body, **initial}, idempotency_key=key)
         return Session.from_wire(data if isinstance(data, dict) else {})
 
     async def get_session(self, session_id: str) -> Session:
@@ -180,30 +169,16 @@ class QoderClient:
             event["deny_message"] = deny_message
         return await self._send_event(session_id, event, idempotency_key)
 
-    async def list_events(
+    def list_events(
         self, session_id: str, *, after_id: str | None = None, limit: int = 100
     ) -> AsyncIterator[QoderEvent]:
         """Buffered history after ``after_id`` (oldest first), following ``next_page`` or ``has_more``/``last_id``."""
-        decoder = StreamDecoder()
-        params: dict[str, str | int] = {"limit": limit}
-        if after_id:
-            params["after_id"] = after_id
-        while True:
-            page = await self._request("GET", _session_path(session_id, "/events"), params=params)
-            if not isinstance(page, dict):
-                return
-            items = page.get("data")
-            for item in items if isinstance(items, list) else []:
-                if isinstance(item, dict) and (event := parse_event(item)) is not None:
-                    yield decoder.feed(event)
-            next_page, last_id = page.get("next_page"), page.get("last_id")
-            # §1.5: send at most one cursor; prefer the opaque page token
-            if isinstance(next_page, str) and next_page:
-                params = {"limit": limit, "page": next_page}
-            elif page.get("has_more") is True and isinstance(last_id, str) and last_id:
-                params = {"limit": limit, "after_id": last_id}
-            else:
-                return
+        path = _session_path(session_id, "/events")
+
+        async def get_page(params: dict[str, str | int]) -> Any:
+            return await self._request("GET", path, params=params)
+
+        return history(get_page, after_id=after_id, limit=limit)
 
     def stream(
         self, session_id: str, *, last_event_id: str | None, deltas: bool = True
