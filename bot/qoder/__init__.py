@@ -3,8 +3,8 @@
 Callers import from this package only. Public modules: ``client`` (``QoderClient``), ``events`` (the typed
 events), ``errors`` (the typed errors), ``session`` (``Session``), ``outcome`` (``OutcomeSpec``). Internals:
 ``_parse`` and ``_parse_outcome`` (wire frames to events, ``_wire`` reading single values), ``_previews``
-(linking previews to the message that completes them), ``_stream`` (the resumable SSE stream) and
-``_retry`` (what to retry and how long to wait).
+(linking previews to the message that completes them), ``_stream`` (the resumable SSE stream), ``_history``
+(List Events page by page) and ``_retry`` (what to retry and how long to wait).
 """
 
 from bot.qoder._parse import parse_event, parse_frame
