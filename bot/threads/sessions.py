@@ -1,7 +1,9 @@
 """Sessions and the per-thread queue: a thread's session, the turn a message opens, and what waits behind it.
 
-A message either starts a turn (``user.message``) or waits in the session's FIFO until the running turn
-ends; each end of a turn sends the next one. Nothing here waits on Slack: feedback is handed to the outbox.
+A message either starts a turn (a ``user.message``, or a ``user.define_outcome`` for ``!outcome``; see
+``_opening``) or waits in the session's FIFO until the running turn ends; each end of a turn sends the next
+one. ``start_over`` archives a thread's session for ``!new``. Nothing here waits on Slack: feedback is
+handed to the outbox.
 """
 
 from __future__ import annotations
