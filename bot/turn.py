@@ -76,7 +76,8 @@ class TurnState(BaseModel):
     (done / stopped / failed / needs_action) or termination. ``error`` is one plain sentence for the
     user; ``notice`` a transient note (e.g. the platform is retrying); ``outcome`` what the turn works
     toward when ``user.define_outcome`` started it, and its evaluation. Times are epoch seconds taken
-    from the events' ``processed_at`` when present.
+    from the events' ``processed_at`` when present; ``opened_at`` is the bridge's own clock when it sent
+    the turn's first event (how long a turn runs before its events say).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -93,6 +94,7 @@ class TurnState(BaseModel):
     ended_at: float | None = None
     last_error: str | None = None  # message of the last session.error, for the retries_exhausted sentence
     outcome: OutcomeState | None = None
+    opened_at: float | None = None
 
     @property
     def finished(self) -> bool:

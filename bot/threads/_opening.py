@@ -156,7 +156,7 @@ class Opener:
             user_ts=message.message_ts,
             user_id=message.user,
             start_event_id=start_event_id,
-            state_json=state.model_dump_json() if state != TurnState() else "",
+            state_json=state.model_copy(update={"opened_at": time.time()}).model_dump_json(),
             updated_at=time.time(),
         )
         await self._store.save_turn(turn)

@@ -163,7 +163,7 @@ def session_link(template: str, session_id: str) -> str:
 
 def _state_words(turn: TurnRecord | None, state: TurnState, session: Session | None) -> str:
     if turn is not None and turn.active:
-        started = state.started_at
+        started = state.started_at if state.started_at is not None else state.opened_at
         since = f" for {format_duration(time.time() - started)}" if started is not None else ""
         return f":hourglass_flowing_sand: running{since}"
     if turn is not None and state.phase == "needs_action":

@@ -93,9 +93,9 @@ async def test_status_shows_state_running_time_credits_queue_and_link(
     ts = await mention(slack, events, "long task")
     await eventually(lambda: "Working on it" in thread_text(slack, CHANNEL, ts))
     await reply(slack, events, ts, "and then this")
+    sid = next(iter(qoder.sessions))
     await reply(slack, events, ts, "!status")
     await eventually(lambda: "Queued messages" in told(slack, ts), message=told(slack, ts))
-    sid = next(iter(qoder.sessions))
     status = told(slack, ts)
     assert f"*Qoder session* `{sid}` — :hourglass_flowing_sand: running for" in status
     assert "Credits used so far: 0.00" in status and "Agent working time so far: 0s" in status
