@@ -67,7 +67,7 @@ class Opener:
         title = " ".join(title_text.split())[:TITLE_LENGTH] or title or "Slack thread"
         key = f"slack-session:{thread}{attempt}"
 
-        async def create(outcome: OutcomeSpec | None, idempotency_key: str) -> Session:
+        async def post_session(outcome: OutcomeSpec | None, idempotency_key: str) -> Session:
             return await self._qoder.create_session(
                 agent=self._config.agent_id,
                 environment_id=self._config.environment_id,
@@ -83,12 +83,12 @@ class Opener:
             )
 
         try:
-            session = await create(spec, key)
+            session = await post_session(spec, key)
         except InvalidRequestError:
             if spec is None:
                 raise
             log.info("Qoder refused initial_events; the outcome follows as an event")
-            session, spec = await create(None, f"{key}:plain"), None
+            session, spec = await post_session(None, f"{key}:plain"), None
         record = SessionRecord(thread=thread, session_id=session.id, created_at=time.time(), title=title)
         await self._store.save_session(record)
         log.info("session %s created for thread %s", session.id, thread)
