@@ -96,6 +96,7 @@ class IncomingMessage:
     agent_id: str = ""  # what a session this message starts runs ("": the channel's defaults)
     environment_id: str = ""
     outcome: str = ""  # the criteria of an outcome whose task is ``text`` ("": none; see ``_opening.read``)
+    quotes_its_context: bool = False  # it quotes what it is about (Ask Qoder): no thread context is added
 
     def queued(self) -> QueuedMessage:
         return QueuedMessage(

@@ -93,7 +93,11 @@ class Intake:
         if not message.text.strip():
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
-        if message.ts != thread.thread_ts and await self._store.get_session(thread) is None:
+        if (
+            not message.quotes_its_context
+            and message.ts != thread.thread_ts
+            and await self._store.get_session(thread) is None
+        ):
             message = await self._with_thread_context(message)  # asked mid-thread: quote what came before
         await self._store.inbox_add(thread, message.queued())  # durable before any remote call
         try:

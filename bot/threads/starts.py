@@ -118,7 +118,8 @@ class Starts:
 
     async def from_shortcut(self, team: str, user: str, context: AskContext, task: str, outcome: str) -> None:
         """Post the request in the thread of the message in ``context`` and run ``task`` there, with the
-        message (its text, author and link) as quoted context."""
+        message (its text, author and link) as quoted context: the thread's earlier messages are not
+        quoted as well, as for a mention mid-thread."""
         try:
             if not self.allowed(user, context.channel):
                 self._answer(team, context.response_url, render_reply(NOT_ALLOWED_NOTICE))
@@ -136,7 +137,12 @@ class Starts:
             self._answer(team, context.response_url, render_started(reply_link))
             text = as_message(with_quoted_message(task, context.text, author, message_link))
             message = IncomingMessage(
-                ThreadKey(team, context.channel, thread_ts), ts, user, text, outcome=outcome
+                ThreadKey(team, context.channel, thread_ts),
+                ts,
+                user,
+                text,
+                outcome=outcome,
+                quotes_its_context=True,
             )
         except Exception:
             self._answer(team, context.response_url, render_reply(FAILED_ANSWER))
