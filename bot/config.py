@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -38,6 +39,15 @@ HINTS: dict[str, str] = {
     "USER_TURNS_PER_MINUTE": "how many messages one person may send to the agent per minute, e.g. 10 (0: no limit)",
     "MAX_MESSAGE_CHARS": "the longest message passed to the agent, in characters, e.g. 16000 (0: no limit)",
     "ADMIN_USERS": "comma-separated Slack user ids (U…) who may change a channel's defaults with /qoder config",
+    "OUTCOME_MAX_ITERATIONS": "how many evaluations an outcome gets before Qoder gives up, 1 to 20 (default 3)",
+    "QODER_SESSION_URL": "a link to a session in the Qoder console with {session_id} in it, e.g. "
+    "https://qoder.com/cloud/sessions/{session_id}",
+}
+
+# Where the Qoder console shows a session, for the API hosts whose console is known.
+CONSOLE_SESSION_URLS = {
+    "api.qoder.com": "https://qoder.com/cloud/sessions/{session_id}",
+    "api.qoder.com.cn": "https://qoder.com.cn/cloud/sessions/{session_id}",
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -91,6 +101,9 @@ class Settings(BaseSettings):
     REACTION_DONE: str = "white_check_mark"
     REACTION_STOPPED: str = "octagonal_sign"
     REACTION_FAILED: str = "warning"
+    REACTION_OUTCOME_MISSED: str = "x"
+    OUTCOME_MAX_ITERATIONS: int = Field(default=3, ge=1, le=20)
+    QODER_SESSION_URL: str = ""
 
     @field_validator(
         "STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", "ADMIN_USERS", mode="before"
@@ -102,7 +115,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "REACTION_RECEIVED", "REACTION_QUEUED", "REACTION_DONE", "REACTION_STOPPED", "REACTION_FAILED"
+        "REACTION_RECEIVED",
+        "REACTION_QUEUED",
+        "REACTION_DONE",
+        "REACTION_STOPPED",
+        "REACTION_FAILED",
+        "REACTION_OUTCOME_MISSED",
     )
     @classmethod
     def _emoji_name(cls, value: str) -> str:
@@ -150,6 +168,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
+    @field_validator("QODER_SESSION_URL")
+    @classmethod
+    def _session_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not value.startswith(("http://", "https://")) or "{session_id}" not in value):
+            raise ValueError("must be an http(s) URL containing {session_id}")
+        return value
+
     @model_validator(mode="after")
     def _mode_needs_secret(self) -> Settings:
         if self.mode == "http" and not self.SLACK_SIGNING_SECRET:
@@ -165,6 +191,13 @@ class Settings(BaseSettings):
         """Every configured value that must never appear in a log line or in Slack."""
         values = (self.SLACK_BOT_TOKEN, self.SLACK_APP_TOKEN, self.SLACK_SIGNING_SECRET, self.QODER_PAT)
         return tuple(value for value in values if value)
+
+    @property
+    def session_url(self) -> str:
+        """``QODER_SESSION_URL``, or the console link known for ``QODER_API_URL``'s host ("" when none)."""
+        if self.QODER_SESSION_URL:
+            return self.QODER_SESSION_URL
+        return CONSOLE_SESSION_URLS.get(urlsplit(self.QODER_API_URL).hostname or "", "")
 
     @property
     def mode(self) -> Literal["socket", "http"]:

@@ -130,7 +130,10 @@ async def build(settings: Settings) -> Runtime:
                 done=settings.REACTION_DONE,
                 stopped=settings.REACTION_STOPPED,
                 failed=settings.REACTION_FAILED,
+                missed=settings.REACTION_OUTCOME_MISSED,
             ),
+            outcome_max_iterations=settings.OUTCOME_MAX_ITERATIONS,
+            session_url=settings.session_url,
         ),
     )
     app = AsyncApp(

@@ -85,8 +85,9 @@ class TurnRecord:
 class QueuedMessage:
     """A Slack message on its way to the agent (in a thread's inbox, or queued behind a running turn).
 
-    A message that starts a session may choose its agent and environment ("" for the channel's defaults)
-    and the outcome the session works towards ("" for none).
+    A message that starts a session may choose its agent and environment ("" for the channel's defaults).
+    ``outcome`` holds the criteria of an outcome the message defines, its text being the outcome's task
+    ("" for none; an outcome may also be typed as ``!outcome`` in the text).
     """
 
     thread: ThreadKey

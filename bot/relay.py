@@ -289,8 +289,11 @@ class Relay:
                 recovered = True
 
     async def _replay(self, turn: TurnRecord) -> tuple[TurnState, str | None]:
-        """The turn as the event history tells it, and the id of the last event it holds."""
-        state, cursor = TurnState(), turn.start_event_id
+        """The turn as the event history tells it, and the id of the last event it holds. The outcome the
+        turn was started with is kept: its definition is the turn's first event, before the history read."""
+        seed = TurnState.model_validate_json(turn.state_json) if turn.state_json else TurnState()
+        outcome = seed.outcome.as_defined() if seed.outcome is not None else None
+        state, cursor = TurnState(outcome=outcome), turn.start_event_id
         async for event in self._qoder.list_events(turn.session_id, after_id=turn.start_event_id):
             state = fold(state, event)
             cursor = event.resume_point or cursor

@@ -18,6 +18,9 @@ from bot.qoder import (
     MessageDelta,
     MessagePreviewStart,
     ModelRequestEnd,
+    OutcomeDefined,
+    OutcomeGrading,
+    OutcomeVerdict,
     QoderEvent,
     SessionError,
     StatusIdle,
@@ -30,6 +33,7 @@ from bot.qoder import (
     ToolUse,
     UserInterrupt,
 )
+from bot.turn_outcome import OutcomeState, advance
 
 Phase = Literal["running", "done", "stopped", "failed", "needs_action", "terminated"]
 ToolStatus = Literal["running", "done", "failed", "waiting"]
@@ -70,8 +74,10 @@ class TurnState(BaseModel):
 
     ``items`` is the timeline in stream order. ``phase`` is ``running`` until ``session.status_idle``
     (done / stopped / failed / needs_action) or termination. ``error`` is one plain sentence for the
-    user; ``notice`` a transient note (e.g. the platform is retrying). Times are epoch seconds taken
-    from the events' ``processed_at`` when present.
+    user; ``notice`` a transient note (e.g. the platform is retrying); ``outcome`` what the turn works
+    toward when ``user.define_outcome`` started it, and its evaluation. Times are epoch seconds taken
+    from the events' ``processed_at`` when present; ``opened_at`` is the bridge's own clock when it sent
+    the turn's first event (how long a turn runs before its events say).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -87,6 +93,8 @@ class TurnState(BaseModel):
     started_at: float | None = None
     ended_at: float | None = None
     last_error: str | None = None  # message of the last session.error, for the retries_exhausted sentence
+    outcome: OutcomeState | None = None
+    opened_at: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -133,6 +141,8 @@ def fold(state: TurnState, event: QoderEvent) -> TurnState:
             return _tool_confirmation(state, event)
         case ModelRequestEnd():
             return _model_request_end(state, event)
+        case OutcomeDefined() | OutcomeGrading() | OutcomeVerdict():
+            return _outcome(state, event)
         case UserInterrupt():
             return state.model_copy(update={"interrupted": True})
         case StatusRunning():
@@ -200,6 +210,14 @@ def _model_request_end(state: TurnState, event: ModelRequestEnd) -> TurnState:
     if event.credits is not None:
         credits = round((credits or 0.0) + event.credits, 2)
     return state.model_copy(update={"items": items, "credits": credits})
+
+
+def _outcome(state: TurnState, event: OutcomeDefined | OutcomeGrading | OutcomeVerdict) -> TurnState:
+    credits = state.credits
+    if isinstance(event, OutcomeVerdict) and event.credits is not None:  # grading is paid work too
+        credits = round((credits or 0.0) + event.credits, 2)
+    outcome = advance(state.outcome, event)
+    return state.model_copy(update={"outcome": outcome, "credits": credits, "thinking": False})
 
 
 # --- tools ----------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Qoder Cloud Agents: the HTTP client, typed events and typed errors. All Qoder wire parsing lives here.
 
 Callers import from this package only. Public modules: ``client`` (``QoderClient``), ``events`` (the typed
-events), ``errors`` (the typed errors), ``session`` (``Session``). Internals: ``_parse`` (wire frames to
-events), ``_previews`` (linking previews to the message that completes them), ``_stream`` (the resumable
-SSE stream) and ``_retry`` (what to retry and how long to wait).
+events), ``errors`` (the typed errors), ``session`` (``Session``), ``outcome`` (``OutcomeSpec``). Internals:
+``_parse`` and ``_parse_outcome`` (wire frames to events, ``_wire`` reading single values), ``_previews``
+(linking previews to the message that completes them), ``_stream`` (the resumable SSE stream), ``_history``
+(List Events page by page) and ``_retry`` (what to retry and how long to wait).
 """
 
 from bot.qoder._parse import parse_event, parse_frame
@@ -26,6 +27,9 @@ from bot.qoder.events import (
     MessageDelta,
     MessagePreviewStart,
     ModelRequestEnd,
+    OutcomeDefined,
+    OutcomeGrading,
+    OutcomeVerdict,
     QoderEvent,
     SessionError,
     StatusIdle,
@@ -42,6 +46,7 @@ from bot.qoder.events import (
     UserInterrupt,
     UserMessage,
 )
+from bot.qoder.outcome import OutcomeSpec
 from bot.qoder.session import Session, SessionStatus
 
 __all__ = [
@@ -55,6 +60,10 @@ __all__ = [
     "ModelRequestEnd",
     "NetworkError",
     "NotFoundError",
+    "OutcomeDefined",
+    "OutcomeGrading",
+    "OutcomeSpec",
+    "OutcomeVerdict",
     "PermissionDeniedError",
     "QoderClient",
     "QoderError",

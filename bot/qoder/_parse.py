@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
+from bot.qoder._parse_outcome import OUTCOME_PARSERS
+from bot.qoder._wire import content_text, number, string, timestamp
 from bot.qoder.events import (
     AgentMessage,
     AgentThinking,
@@ -68,7 +69,7 @@ def parse_event(
 ) -> QoderEvent | None:
     """A decoded event object (from the stream or List Events) → event; see ``parse_frame``."""
     # §7 #34: type = data.type ?? sse.event; id = data.id ?? sse.id
-    kind = _str(obj.get("type")) or (event if event and event != "message" else "") or ""
+    kind = string(obj.get("type")) or (event if event and event != "message" else "") or ""
     if kind in _KEEPALIVES:
         return None
     sse_id = sse_id or None
@@ -78,11 +79,11 @@ def parse_event(
         return _event_delta(obj, sse_id)
     if kind == "error" or event == "error":
         return _stream_error(obj, sse_id)
-    event_id = _str(obj.get("id")) or sse_id
+    event_id = string(obj.get("id")) or sse_id
     base: dict[str, Any] = {
         "id": event_id,
         "cursor": sse_id or event_id,
-        "processed_at": _timestamp(obj.get("processed_at", obj.get("created_at"))),
+        "processed_at": timestamp(obj.get("processed_at", obj.get("created_at"))),
     }
     parser = _PARSERS.get(kind)
     if parser is None:
@@ -105,9 +106,9 @@ def _tool_confirmation(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) 
     # §7 #21: current {result: allow|deny}; O-era CN {decision: approve|deny}
     allowed = obj.get("result") == "allow" or obj.get("decision") == "approve"
     return ToolConfirmation(
-        tool_use_id=_str(obj.get("tool_use_id")) or "",
+        tool_use_id=string(obj.get("tool_use_id")) or "",
         allowed=allowed,
-        deny_message=_str(obj.get("deny_message")) or "",
+        deny_message=string(obj.get("deny_message")) or "",
         **base,
     )
 
@@ -127,14 +128,14 @@ def _tool_use(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderE
         tool_input = dict(raw_input)
     else:
         tool_input = {} if raw_input is None else {"input": raw_input}
-    permission = _str(obj.get("evaluated_permission"))
+    permission = string(obj.get("evaluated_permission"))
     if permission is None and obj.get("requires_confirmation") is True:  # O-era CN list-events shape
         permission = "ask"
     return ToolUse(
-        tool_use_id=_str(obj.get("tool_use_id")) or base["id"],
-        name=_str(obj.get("name")) or _str(obj.get("tool_name")) or "tool",
+        tool_use_id=string(obj.get("tool_use_id")) or base["id"],
+        name=string(obj.get("name")) or string(obj.get("tool_name")) or "tool",
         input=tool_input,
-        server=_str(obj.get("mcp_server_name")),
+        server=string(obj.get("mcp_server_name")),
         permission=permission,
         custom=kind == "agent.custom_tool_use",
         **base,
@@ -143,9 +144,9 @@ def _tool_use(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderE
 
 def _tool_result(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderEvent:
     key = (
-        _str(obj.get("tool_use_id"))
-        or _str(obj.get("mcp_tool_use_id"))
-        or _str(obj.get("custom_tool_use_id"))
+        string(obj.get("tool_use_id"))
+        or string(obj.get("mcp_tool_use_id"))
+        or string(obj.get("custom_tool_use_id"))
     )
     if "content" in obj:
         text = content_text(obj.get("content"))
@@ -158,7 +159,7 @@ def _tool_result(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> Qod
 def _model_request_end(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderEvent:
     # §7 #17: model_usage is {credits} (observed) or token counts (SDK types) or absent; all optional
     usage = obj.get("model_usage")
-    credits = _number(usage.get("credits")) if isinstance(usage, dict) else None
+    credits = number(usage.get("credits")) if isinstance(usage, dict) else None
     return ModelRequestEnd(credits=credits, is_error=obj.get("is_error") is True, **base)
 
 
@@ -174,7 +175,7 @@ def _status_idle(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> Qod
     if isinstance(reason, str) and reason:
         stop = reason
     elif isinstance(reason, dict):
-        stop = _str(reason.get("type")) or "end_turn"
+        stop = string(reason.get("type")) or "end_turn"
         event_ids = reason.get("event_ids")
         nested = reason.get("requires_action")
         if event_ids is None and isinstance(nested, dict):  # §7 #15: Anthropic wording
@@ -187,17 +188,17 @@ def _session_error(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> Q
     error = obj.get("error")
     if isinstance(error, dict):
         retry = error.get("retry_status")
-        retry_type = _str(retry.get("type")) if isinstance(retry, dict) else _str(retry)
+        retry_type = string(retry.get("type")) if isinstance(retry, dict) else string(retry)
         return SessionError(
-            error_type=_str(error.get("type")) or _str(error.get("code")) or "unknown_error",
-            message=_str(error.get("message")) or "",
+            error_type=string(error.get("type")) or string(error.get("code")) or "unknown_error",
+            message=string(error.get("message")) or "",
             retry_status=_retry_status(retry_type),
             **base,
         )
     # §4.7 legacy {"error": "<message>", "code": "<code>"} → exhausted
     return SessionError(
-        error_type=_str(obj.get("code")) or "unknown_error",
-        message=_str(error) or _str(obj.get("message")) or "",
+        error_type=string(obj.get("code")) or "unknown_error",
+        message=string(error) or string(obj.get("message")) or "",
         retry_status="exhausted",
         **base,
     )
@@ -206,7 +207,7 @@ def _session_error(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> Q
 def _terminated(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderEvent:
     deleted = kind == "session.deleted"
     return Terminated(
-        reason=_str(obj.get("reason")) or ("deleted" if deleted else ""), deleted=deleted, **base
+        reason=string(obj.get("reason")) or ("deleted" if deleted else ""), deleted=deleted, **base
     )
 
 
@@ -214,9 +215,9 @@ def _usage(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderEven
     usage = obj.get("usage")
     credits = None
     if isinstance(usage, dict):
-        credits = _number(usage.get("total_credits"))
+        credits = number(usage.get("total_credits"))
         if credits is None:
-            credits = _number(usage.get("credits"))
+            credits = number(usage.get("credits"))
     return Usage(credits=credits, **base)
 
 
@@ -225,8 +226,8 @@ def _usage(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderEven
 
 def _raw_message_id(obj: Mapping[str, Any]) -> str:
     message = obj.get("message")
-    nested = _str(message.get("id")) if isinstance(message, dict) else None
-    return _str(obj.get("message_id")) or nested or ""
+    nested = string(message.get("id")) if isinstance(message, dict) else None
+    return string(obj.get("message_id")) or nested or ""
 
 
 def _raw_message_start(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderEvent:
@@ -240,7 +241,7 @@ def _raw_block_start(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) ->
         return ThinkingPreviewStart(**base)
     if block_type == "text" and isinstance(block, dict):
         return MessageDelta(
-            message_id=_raw_message_id(obj), index=_index(obj), text=_str(block.get("text")) or "", **base
+            message_id=_raw_message_id(obj), index=_index(obj), text=string(block.get("text")) or "", **base
         )
     return Unknown(type=kind, data=obj, **base)
 
@@ -249,7 +250,7 @@ def _raw_block_delta(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) ->
     delta = obj.get("delta")
     if isinstance(delta, dict) and delta.get("type") == "text_delta":
         return MessageDelta(
-            message_id=_raw_message_id(obj), index=_index(obj), text=_str(delta.get("text")) or "", **base
+            message_id=_raw_message_id(obj), index=_index(obj), text=string(delta.get("text")) or "", **base
         )
     # thinking_delta, signature_delta, input_json_delta: nothing to show
     return Unknown(type=kind, data=obj, **base)
@@ -286,6 +287,7 @@ _PARSERS = {
     "agent.message_start": _raw_message_start,
     "agent.content_block_start": _raw_block_start,
     "agent.content_block_delta": _raw_block_delta,
+    **OUTCOME_PARSERS,
 }
 
 
@@ -295,7 +297,7 @@ _PARSERS = {
 def _event_start(obj: Mapping[str, Any], sse_id: str | None) -> QoderEvent:
     inner = obj.get("event")
     inner = inner if isinstance(inner, dict) else {}
-    message_id = _str(inner.get("id")) or sse_id or ""
+    message_id = string(inner.get("id")) or sse_id or ""
     cursor = sse_id or message_id or None
     if inner.get("type") == "agent.thinking":
         return ThinkingPreviewStart(cursor=cursor)
@@ -305,11 +307,11 @@ def _event_start(obj: Mapping[str, Any], sse_id: str | None) -> QoderEvent:
 
 
 def _event_delta(obj: Mapping[str, Any], sse_id: str | None) -> QoderEvent:
-    message_id = _str(obj.get("event_id")) or sse_id or ""
+    message_id = string(obj.get("event_id")) or sse_id or ""
     delta = obj.get("delta")
     delta = delta if isinstance(delta, dict) else {}
     content = delta.get("content")
-    text = _str(content.get("text")) if isinstance(content, dict) else None
+    text = string(content.get("text")) if isinstance(content, dict) else None
     index = delta.get("index")
     return MessageDelta(
         message_id=message_id,
@@ -323,54 +325,10 @@ def _stream_error(obj: Mapping[str, Any], sse_id: str | None) -> QoderEvent:
     error = obj.get("error")
     error = error if isinstance(error, dict) else {}
     return StreamError(
-        error_type=_str(error.get("type")) or "error",
-        message=_str(error.get("message")) or "",
+        error_type=string(error.get("type")) or "error",
+        message=string(error.get("message")) or "",
         cursor=sse_id,
     )
-
-
-# --- helpers ----------------------------------------------------------------------------------------
-
-
-def content_text(content: Any) -> str:
-    """Plain text of a content value: string, ``{text}`` object or block array (§7 #2).
-
-    Text blocks are concatenated in order; ``{"type": "redacted"}`` reads ``[redacted]``; a tool result's
-    ``search_result`` contributes its inner text; images and documents contribute nothing.
-    """
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        content = [content]
-    if not isinstance(content, list):
-        return ""
-    parts: list[str] = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict):
-            block_type = block.get("type")
-            if block_type == "redacted":
-                parts.append("[redacted]")
-            elif block_type == "search_result":
-                parts.append(content_text(block.get("content")))
-            elif block_type in (None, "text") and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-    return "".join(parts)
-
-
-def _timestamp(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value:
-        try:
-            when = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-    return None
 
 
 def _retry_status(value: str | None) -> RetryStatus:
@@ -379,13 +337,3 @@ def _retry_status(value: str | None) -> RetryStatus:
     if value == "terminal":
         return "terminal"
     return "exhausted"  # §7 #16: default when missing
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -20,13 +20,13 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.qoder._parse import parse_event
-from bot.qoder._previews import StreamDecoder
+from bot.qoder._history import history
 from bot.qoder._request import request_json
 from bot.qoder._retry import Clock, Sleep, Timing, Uniform
 from bot.qoder._stream import resumable_stream
 from bot.qoder.errors import QoderError
 from bot.qoder.events import QoderEvent
+from bot.qoder.outcome import OutcomeSpec
 from bot.qoder.session import Session
 
 log = logging.getLogger(__name__)
@@ -92,21 +92,35 @@ class QoderClient:
     # --- sessions -------------------------------------------------------------------------------------
 
     async def create_session(
-        self, *, agent: str, environment_id: str, title: str, metadata: dict[str, str], idempotency_key: str
+        self,
+        *,
+        agent: str,
+        environment_id: str,
+        title: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+        outcome: OutcomeSpec | None = None,
     ) -> Session:
-        """``POST /sessions``. Retrying with the same ``idempotency_key`` returns the same session."""
+        """``POST /sessions``. Retrying with the same ``idempotency_key`` returns the same session.
+
+        With ``outcome`` it goes in ``initial_events``, which Qoder processes right after creation (§S1);
+        a server that does not know the field may ignore it (the session's ``outcome_ids`` stay empty) or
+        refuse the request (``InvalidRequestError``).
+        """
         body = {"agent": agent, "environment_id": environment_id, "title": title, "metadata": metadata}
-        data = await self._request(
-            "POST",
-            "/sessions",
-            json=body,
-            idempotency_key=idempotency_uuid("create-session", idempotency_key),
-        )
+        initial = {} if outcome is None else {"initial_events": [outcome.event()]}
+        key = idempotency_uuid("create-session", idempotency_key)
+        data = await self._request("POST", "/sessions", json={**body, **initial}, idempotency_key=key)
         return Session.from_wire(data if isinstance(data, dict) else {})
 
     async def get_session(self, session_id: str) -> Session:
         """``GET /sessions/{id}``."""
         data = await self._request("GET", _session_path(session_id))
+        return Session.from_wire(data if isinstance(data, dict) else {})
+
+    async def archive(self, session_id: str) -> Session:
+        """``POST /sessions/{id}/archive``: the session keeps its history and accepts no new events (§S6)."""
+        data = await self._request("POST", _session_path(session_id, "/archive"))
         return Session.from_wire(data if isinstance(data, dict) else {})
 
     async def cancel(self, session_id: str) -> None:
@@ -115,18 +129,18 @@ class QoderClient:
 
     # --- events ---------------------------------------------------------------------------------------
 
-    async def send_message(
-        self, session_id: str, text: str, *, idempotency_key: str, outcome: str = ""
-    ) -> str:
+    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str:
         """Send ``text`` as a ``user.message``; return the id of its echo event ("" if the answer had none).
-
-        With ``outcome`` the message is preceded, in the same request, by a ``user.define_outcome`` whose
-        description and text rubric are ``outcome`` (§2 E1): what the agent's work is graded against.
-        Raises ``ConflictError`` with ``busy`` set while the session is still running a turn.
-        """
+        Raises ``ConflictError`` with ``busy`` set while the session is still running a turn."""
         event = {"type": "user.message", "content": [{"type": "text", "text": text}]}  # §7 #1: always blocks
-        events = [_outcome_event(outcome), event] if outcome else [event]
-        return await self._send_events(session_id, events, idempotency_key, busy_if_unsure=True)
+        return await self._send_events(session_id, [event], idempotency_key, busy_if_unsure=True)
+
+    async def define_outcome(self, session_id: str, outcome: OutcomeSpec, *, idempotency_key: str) -> str:
+        """Send ``user.define_outcome``, which starts a turn working toward it; returns the echo id.
+
+        Raises ``ConflictError`` with ``busy`` set while the session is running (one outcome at a time).
+        """
+        return await self._send_events(session_id, [outcome.event()], idempotency_key, busy_if_unsure=True)
 
     async def interrupt(self, session_id: str, *, idempotency_key: str) -> None:
         """Send ``user.interrupt``; if Qoder refuses it with a 4xx other than 401/403/404, ``cancel`` instead."""
@@ -153,30 +167,16 @@ class QoderClient:
             event["deny_message"] = deny_message
         return await self._send_events(session_id, [event], idempotency_key)
 
-    async def list_events(
+    def list_events(
         self, session_id: str, *, after_id: str | None = None, limit: int = 100
     ) -> AsyncIterator[QoderEvent]:
         """Buffered history after ``after_id`` (oldest first), following ``next_page`` or ``has_more``/``last_id``."""
-        decoder = StreamDecoder()
-        params: dict[str, str | int] = {"limit": limit}
-        if after_id:
-            params["after_id"] = after_id
-        while True:
-            page = await self._request("GET", _session_path(session_id, "/events"), params=params)
-            if not isinstance(page, dict):
-                return
-            items = page.get("data")
-            for item in items if isinstance(items, list) else []:
-                if isinstance(item, dict) and (event := parse_event(item)) is not None:
-                    yield decoder.feed(event)
-            next_page, last_id = page.get("next_page"), page.get("last_id")
-            # §1.5: send at most one cursor; prefer the opaque page token
-            if isinstance(next_page, str) and next_page:
-                params = {"limit": limit, "page": next_page}
-            elif page.get("has_more") is True and isinstance(last_id, str) and last_id:
-                params = {"limit": limit, "after_id": last_id}
-            else:
-                return
+        path = _session_path(session_id, "/events")
+
+        async def get_page(params: dict[str, str | int]) -> Any:
+            return await self._request("GET", path, params=params)
+
+        return history(get_page, after_id=after_id, limit=limit)
 
     def stream(
         self, session_id: str, *, last_event_id: str | None, deltas: bool = True
@@ -258,15 +258,6 @@ class QoderClient:
 
     def _url(self, path: str) -> str:
         return f"{self._base}{path}"
-
-
-def _outcome_event(outcome: str) -> dict[str, Any]:
-    """``user.define_outcome`` with ``outcome`` as its description and text rubric (§2 E1)."""
-    return {
-        "type": "user.define_outcome",
-        "description": outcome,
-        "rubric": {"type": "text", "content": outcome},
-    }
 
 
 def _echo_id(data: Any, event_type: str) -> str:

@@ -167,6 +167,45 @@ class Usage(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutcomeDefined(_Event):
+    """Echo of a ``user.define_outcome``: the outcome the session now works toward, and its server-made
+    ``outcome_id`` (§4.1). ``max_iterations`` is None when the wire did not say."""
+
+    outcome_id: str | None = None
+    description: str = ""
+    max_iterations: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeGrading(_Event):
+    """``span.outcome_evaluation_start`` (``first``) or ``_ongoing`` (a heartbeat): the grader is at work on
+    ``iteration`` (0-based; None when the wire did not say) of ``outcome_id`` (§4.4)."""
+
+    outcome_id: str | None = None
+    iteration: int | None = None
+    first: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeVerdict(_Event):
+    """``span.outcome_evaluation_end``: the grader's ``result`` for ``iteration`` — ``satisfied``,
+    ``needs_revision`` (the agent revises, another evaluation follows), ``max_iterations_reached``,
+    ``failed``, ``interrupted`` or anything newer — with its ``explanation`` and, when the wire gives
+    them, the ``credits`` grading cost (§4.4)."""
+
+    outcome_id: str | None = None
+    iteration: int | None = None
+    result: str = ""
+    explanation: str = ""
+    credits: float | None = None
+
+    @property
+    def final(self) -> bool:
+        """No further evaluation of this outcome follows (anything but ``needs_revision``)."""
+        return self.result != "needs_revision"
+
+
+@dataclass(frozen=True, kw_only=True)
 class StreamError(_Event):
     """An in-band ``event: error`` frame (§3.9). The client reconnects on it; consumers never see it."""
 
@@ -207,6 +246,9 @@ QoderEvent = (
     | SessionError
     | Terminated
     | Usage
+    | OutcomeDefined
+    | OutcomeGrading
+    | OutcomeVerdict
     | StreamError
     | StreamReconnecting
     | Unknown

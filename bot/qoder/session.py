@@ -23,7 +23,8 @@ _STATUS: dict[str, SessionStatus] = {
 @dataclass(frozen=True)
 class Session:
     """A session: ``status`` normalised (§5.1), ``archived`` from ``archived_at``, ``credits`` from
-    ``usage.total_credits`` (None when not reported)."""
+    ``usage.total_credits`` and ``active_seconds`` from ``stats`` (None when not reported), and the ids of
+    the outcomes defined on it (``outcome_evaluations``)."""
 
     id: str
     status: SessionStatus = "idle"
@@ -31,6 +32,8 @@ class Session:
     metadata: Mapping[str, str] = field(default_factory=dict)
     archived: bool = False
     credits: float | None = None
+    active_seconds: float | None = None
+    outcome_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> Session:
@@ -44,9 +47,15 @@ class Session:
         usage = data.get("usage")
         credits = None
         if isinstance(usage, dict):
-            raw = usage.get("total_credits", usage.get("credits"))
-            if isinstance(raw, int | float) and not isinstance(raw, bool):
-                credits = float(raw)
+            credits = _number(usage.get("total_credits", usage.get("credits")))
+        stats = data.get("stats")
+        active = stats.get("active_seconds") if isinstance(stats, dict) else None
+        evaluations = data.get("outcome_evaluations")
+        outcome_ids = tuple(
+            str(item["outcome_id"])
+            for item in (evaluations if isinstance(evaluations, list) else [])
+            if isinstance(item, dict) and isinstance(item.get("outcome_id"), str)
+        )
         status = data.get("status")
         title = data.get("title")
         return cls(
@@ -56,4 +65,10 @@ class Session:
             metadata=metadata,
             archived=bool(data.get("archived_at")) or status == "archived",
             credits=credits,
+            active_seconds=_number(active),
+            outcome_ids=outcome_ids,
         )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

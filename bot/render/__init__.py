@@ -2,15 +2,18 @@
 
 ``render_turn`` gives the messages the edit writer posts and edits for a turn; ``render_stream`` the
 content of a native stream (``StreamView``, with a ``TaskChunk`` per tool call); ``render_notice`` a short
-message from the bot; ``render_turn_end_notice`` tells someone their long turn ended. ``plan_appends`` lays a stream's growing Markdown out over stream messages for the
-native-stream writer. ``escape`` makes literal text safe inside the bot's own mrkdwn.
+message from the bot, ``render_mrkdwn`` a longer one the caller wrote in mrkdwn, and
+``render_turn_end_notice`` tells someone their long turn ended. ``plan_appends`` lays a stream's growing
+Markdown out over stream messages for the native-stream writer. ``outcome_line`` sums an outcome up on one
+line. ``escape`` makes literal text safe inside the bot's own mrkdwn.
 """
 
-from bot.render._message import SlackMessage, render_notice
+from bot.render._message import SlackMessage, render_mrkdwn, render_notice
+from bot.render._outcome import status_line as outcome_line
 from bot.render._safety import escape
 from bot.render._stream import StreamView, TaskChunk, render_stream
 from bot.render._stream_plan import Append, Streamed, closing_chunks, footer_blocks, plan_appends
-from bot.render._timeline import render_turn, render_turn_end_notice
+from bot.render._timeline import format_duration, render_turn, render_turn_end_notice
 
 __all__ = [
     "Append",
@@ -21,7 +24,10 @@ __all__ = [
     "closing_chunks",
     "escape",
     "footer_blocks",
+    "format_duration",
+    "outcome_line",
     "plan_appends",
+    "render_mrkdwn",
     "render_notice",
     "render_stream",
     "render_turn",

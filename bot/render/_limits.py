@@ -22,6 +22,8 @@ STOP_REASON_LIMIT = 60
 MAX_APPROVALS = 5  # tool calls offered Approve / Deny buttons in one message
 BUTTON_LABEL_LIMIT = 60
 APPROVAL_TOOL_NAME_LIMIT = 40  # the tool's name on its approval buttons
+OUTCOME_DESCRIPTION_LIMIT = 150  # what an outcome asks for, where the reply names it
+OUTCOME_EXPLANATION_LIMIT = 300  # the grader's explanation of a verdict
 
 # --- native streams (chat.startStream / appendStream / stopStream) -------------------------------------
 STREAM_MARKDOWN_LIMIT = 12_000  # markdown_text per call, and (cumulatively) markdown per stream message

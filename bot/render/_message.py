@@ -21,6 +21,7 @@ from bot.render._limits import (
     MESSAGE_FOOTER_LIMIT,
     MESSAGE_MARKDOWN_LIMIT,
     MESSAGE_MIN_ROOM,
+    MESSAGE_TEXT_LIMIT,
     MIN_CUT_LIMIT,
     NOTICE_MESSAGE_LIMIT,
     SECTION_TEXT_LIMIT,
@@ -98,6 +99,13 @@ def build_messages(
 def render_notice(text: str) -> SlackMessage:
     """A short plain sentence from the bot (e.g. that a message was queued), escaped."""
     return SlackMessage(text=safe_text(truncate(text.strip(), NOTICE_MESSAGE_LIMIT)))
+
+
+def render_mrkdwn(text: str) -> SlackMessage:
+    """A message of the bot's own mrkdwn (its caller escaped whatever it did not write), in sections."""
+    pieces = [piece for piece in split_mrkdwn(text.strip(), SECTION_TEXT_LIMIT) if piece.strip()]
+    blocks = tuple(_mrkdwn_block("section", piece) for piece in pieces[:MESSAGE_CONTENT_BLOCKS])
+    return SlackMessage(text=truncate(text.strip(), MESSAGE_TEXT_LIMIT) or "…", blocks=blocks)
 
 
 def stop_button(value: str) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from typing import Any, Literal
 
 from bot.render._cut import closing_fence
 from bot.render._limits import STREAM_FOOTER_LIMIT, TASK_OUTPUT_LIMIT, TASK_TITLE_LIMIT, truncate
+from bot.render._outcome import card_title, grader_line, verdict
 from bot.render._safety import StreamEscaper, safe_plain
 from bot.render._timeline import CUT_OFF, NO_ANSWER, outcome_lines, tool_summary, turn_footer
 from bot.turn import ToolItem, ToolStatus, TurnState
+from bot.turn_outcome import OutcomeState
 
 TaskStatus = Literal["pending", "in_progress", "complete", "error"]
 TASK_STATUS: dict[ToolStatus, TaskStatus] = {
@@ -28,6 +30,7 @@ TASK_STATUS: dict[ToolStatus, TaskStatus] = {
 }
 
 _LAST_SPACE = re.compile(r"\s(?=\S*$)")
+OUTCOME_TASK_ID = "outcome"  # the one card showing the outcome's grading; its title follows the verdicts
 
 
 @dataclass(frozen=True)
@@ -90,18 +93,22 @@ def render_stream(state: TurnState, *, now: float | None = None) -> StreamView:
     markdown = "".join(out)
     if hold_from is not None and not state.finished:
         markdown = _without_last_word(markdown[:hold_from])
+    if state.outcome is not None and (state.outcome.grading or state.outcome.verdicts):
+        tasks.append(_outcome_task(state.outcome, len(markdown)))
     if state.finished and not markdown and not tasks:
         markdown = NO_ANSWER
     return StreamView(markdown=markdown, tasks=tuple(tasks), footer=stream_footer(state, now=now))
 
 
 def stream_footer(state: TurnState, *, now: float | None = None) -> str:
-    """One line of safe mrkdwn for a finished turn: how it ended (unless plainly done), duration, credits,
-    unusual stop reason. Empty while the turn runs."""
+    """One line of safe mrkdwn for a finished turn: how it ended (unless plainly done), the outcome's verdict
+    and the grader's words, duration, credits, unusual stop reason. Empty while the turn runs."""
     if not state.finished:
         return ""
     waiting = [item for item in state.items if isinstance(item, ToolItem) and item.status == "waiting"]
     parts = outcome_lines(state, waiting)[:1]
+    if state.outcome is not None:
+        parts += [line for line in (verdict(state.outcome), grader_line(state.outcome)) if line]
     if footer := turn_footer(state, now):
         parts.append(footer)
     return truncate(" · ".join(parts), STREAM_FOOTER_LIMIT)
@@ -116,6 +123,21 @@ def _task(tool: ToolItem, position: int) -> TaskChunk:
         title=truncate(safe_plain(title), TASK_TITLE_LIMIT),
         status=TASK_STATUS[tool.status],
         output=truncate(safe_plain(tool.result.strip()), TASK_OUTPUT_LIMIT),
+        position=position,
+    )
+
+
+def _outcome_task(outcome: OutcomeState, position: int) -> TaskChunk:
+    if outcome.grading:
+        status: TaskStatus = "in_progress"
+    else:
+        status = "complete" if outcome.result in ("satisfied", "needs_revision") else "error"
+    explanation = "" if outcome.grading else outcome.explanation.strip()
+    return TaskChunk(
+        id=OUTCOME_TASK_ID,
+        title=truncate(card_title(outcome), TASK_TITLE_LIMIT),
+        status=status,
+        output=truncate(safe_plain(explanation), TASK_OUTPUT_LIMIT),
         position=position,
     )
 

@@ -12,6 +12,7 @@ from bot.render._limits import (
     TOOL_SUMMARY_LIMIT,
 )
 from bot.render._message import Part, SlackMessage, approval_buttons, build_messages
+from bot.render._outcome import grader_line, running_lines, verdict
 from bot.render._safety import safe_text
 from bot.turn import TextItem, ToolItem, TurnItem, TurnState
 
@@ -34,8 +35,9 @@ def render_turn(
 
     While running: every tool line (sections) and answer text (markdown blocks) in stream order, then the
     notice and a status line (context); the last message carries the stop button when ``stop_value`` is
-    given. Once finished: one context line summing up the tools, the answer texts, the outcome (sections),
-    and a footer (duration, credits, unusual stop reason). ``now`` stands in for ``ended_at`` when missing.
+    given. Once finished: one context line summing up the tools and the outcome's verdict (with the grader's
+    explanation under it), the answer texts, how the turn ended (sections), and a footer (duration, credits,
+    unusual stop reason). ``now`` stands in for ``ended_at`` when missing.
     """
     if not state.finished:
         return build_messages(_running(state), stop_value=stop_value)
@@ -101,7 +103,7 @@ def format_duration(seconds: float) -> str:
 
 
 def _running(state: TurnState) -> list[Part]:
-    status = []
+    status = running_lines(state.outcome) if state.outcome is not None else []
     if state.notice:
         status.append(f"_{safe_text(_one_line(state.notice, STATUS_NOTICE_LIMIT))}_")
     status.append("_Thinking…_" if state.thinking else "_Working…_")
@@ -128,7 +130,10 @@ def _timeline(items: Iterable[TurnItem]) -> list[Part]:
 def _finished(state: TurnState, now: float | None) -> list[Part]:
     tools = [item for item in state.items if isinstance(item, ToolItem)]
     ran = [tool for tool in tools if tool.status != "waiting"]
-    parts = [Part("context", _tools_summary(ran, _duration(state, now)))] if ran else []
+    summary = [_tools_summary(ran, _duration(state, now))] if ran else []
+    if state.outcome is not None:  # the verdict joins the summary line; the grader's words go under it
+        summary = [" · ".join([*summary, verdict(state.outcome)]), grader_line(state.outcome)]
+    parts = [Part("context", "\n".join(line for line in summary if line))] if summary else []
     parts += [part for item in state.items if isinstance(item, TextItem) for part in _answer(item)]
     parts += [
         Part("section", line) for line in outcome_lines(state, [t for t in tools if t.status == "waiting"])

@@ -1,8 +1,8 @@
 """The use cases, one module each: ``intake`` (a message arrives), ``sessions`` (a thread's session and
-queue), ``controls`` (stop, approvals), ``queries`` (sessions and health, within deadlines), ``starts``
-(``/qoder new`` and the Ask Qoder shortcut), ``commands`` (the other ``/qoder`` answers), ``defaults``
-(channel defaults) and ``home`` (the App Home tab). ``UseCases`` bundles what the Slack listeners call;
-``build`` wires them over the lower layers."""
+queue), ``controls`` (stop, approvals), ``thread_commands`` (the ``!`` commands, read by ``command_text``),
+``queries`` (sessions and health, within deadlines), ``starts`` (``/qoder new`` and the Ask Qoder shortcut),
+``commands`` (the other ``/qoder`` answers), ``defaults`` (channel defaults) and ``home`` (the App Home tab).
+``UseCases`` bundles what the Slack listeners call; ``build`` wires them over the lower layers."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from bot.threads.intake import Intake
 from bot.threads.queries import Queries, SessionSummary
 from bot.threads.sessions import Sessions
 from bot.threads.starts import StartRequest, Starts
+from bot.threads.thread_commands import ThreadCommands
 from bot.turn import TurnState
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Sessions",
     "StartRequest",
     "Starts",
+    "ThreadCommands",
     "ThreadsConfig",
     "UseCases",
 ]
@@ -79,8 +81,9 @@ class UseCases:
         feedback = Feedback(outbox, store)
         defaults = Defaults(store, config)
         sessions = Sessions(qoder, store, relay, feedback, config, background, defaults)
-        intake = Intake(store, sessions, feedback, outbox, config, background)
         controls = Controls(qoder, store, relay, feedback)
+        thread_commands = ThreadCommands(qoder, store, sessions, controls, feedback, config)
+        intake = Intake(store, sessions, feedback, outbox, config, background, thread_commands)
         queries = Queries(qoder, store, relay, outbox)
         return cls(
             intake=intake,

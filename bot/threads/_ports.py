@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from bot.models import TurnRecord
-from bot.qoder import Session
+from bot.qoder import OutcomeSpec, QoderEvent, Session
 
 
 class QoderSessions(Protocol):
@@ -17,14 +18,27 @@ class QoderSessions(Protocol):
     async def ping(self) -> None: ...
 
     async def create_session(
-        self, *, agent: str, environment_id: str, title: str, metadata: dict[str, str], idempotency_key: str
+        self,
+        *,
+        agent: str,
+        environment_id: str,
+        title: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+        outcome: OutcomeSpec | None = None,
     ) -> Session: ...
 
     async def get_session(self, session_id: str) -> Session: ...
 
-    async def send_message(
-        self, session_id: str, text: str, *, idempotency_key: str, outcome: str = ""
-    ) -> str: ...
+    async def archive(self, session_id: str) -> Session: ...
+
+    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str: ...
+
+    async def define_outcome(self, session_id: str, outcome: OutcomeSpec, *, idempotency_key: str) -> str: ...
+
+    def list_events(
+        self, session_id: str, *, after_id: str | None = None, limit: int = 100
+    ) -> AsyncIterator[QoderEvent]: ...
 
     async def interrupt(self, session_id: str, *, idempotency_key: str) -> None: ...
 

@@ -55,6 +55,7 @@ class Reactions:
     done: str = "white_check_mark"
     stopped: str = "octagonal_sign"
     failed: str = "warning"
+    missed: str = "x"  # the turn ended without meeting its outcome
 
 
 @dataclass
@@ -72,6 +73,8 @@ class ThreadsConfig:
     max_message_chars: int = 16_000  # longest message passed to the agent; 0: no limit
     user_turns_per_minute: int = 0  # messages one person may send to the agent per minute; 0: no limit
     admin_users: tuple[str, ...] = ()  # who may change channel defaults; empty: everyone
+    outcome_max_iterations: int = 3
+    session_url: str = ""  # a link to a session, with {session_id} in it; empty: none
 
     def allows(self, user: str, channel: str) -> bool:
         """``ALLOWED_USERS`` / ``ALLOWED_CHANNELS`` let ``user`` use the agent in ``channel`` (DMs always)."""
@@ -92,7 +95,7 @@ class IncomingMessage:
     addressed: bool = True  # a mention or a DM; False for a plain reply, which needs an existing session
     agent_id: str = ""  # what a session this message starts runs ("": the channel's defaults)
     environment_id: str = ""
-    outcome: str = ""  # what that session works towards ("": nothing stated)
+    outcome: str = ""  # the criteria of an outcome whose task is ``text`` ("": none; see ``_opening.read``)
     quote_thread: bool = False  # asked in Slack mid-thread: the session it starts quotes the thread so far
 
     def queued(self) -> QueuedMessage:

@@ -64,14 +64,15 @@ class Defaults:
         return self._effective(own)
 
     async def choose(
-        self, thread: ThreadKey, message: QueuedMessage, replacing: SessionRecord | None = None
+        self, thread: ThreadKey, message: QueuedMessage | None, replacing: SessionRecord | None = None
     ) -> tuple[str, str]:
-        """The (agent, environment) of a new session for ``thread``, each: what ``message`` chose, else
-        what the session it replaces ran, else the channel's default."""
+        """The (agent, environment) of a new session for ``thread``, each: what ``message`` (the one it is
+        created for, if any) chose, else what the session it replaces ran, else the channel's default."""
         channel = await self.for_channel(thread.team, thread.channel)
         before = replacing or SessionRecord(thread, "", 0.0)
-        agent = message.agent_id or before.agent_id or channel.agent_id
-        return agent, message.environment_id or before.environment_id or channel.environment_id
+        chose = message or QueuedMessage(thread, "", "", "")
+        agent = chose.agent_id or before.agent_id or channel.agent_id
+        return agent, chose.environment_id or before.environment_id or channel.environment_id
 
     async def change(
         self, team: str, channel: str, user: str, *, agent_id: str | None, environment_id: str | None

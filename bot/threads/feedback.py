@@ -1,4 +1,5 @@
-"""What the use cases show in a thread besides the agent's reply: notices and status reactions.
+"""What the use cases show in a thread besides the agent's reply: notices, answers only the asker sees, and
+status reactions.
 
 Each is an intent handed to the outbox; none is awaited, so no person's work waits on it.
 """
@@ -9,7 +10,7 @@ import contextlib
 
 from bot.models import ThreadKey
 from bot.outbox import Outbox, SlackError
-from bot.render import render_notice, render_turn_end_notice
+from bot.render import render_mrkdwn, render_notice, render_turn_end_notice
 from bot.store import Store
 from bot.turn import TurnState
 
@@ -29,6 +30,12 @@ class Feedback:
 
         self._outbox.workspace(thread.team).notice(
             thread.channel, thread.thread_ts, render_notice(text).payload(), on_posted=index
+        )
+
+    def tell(self, thread: ThreadKey, user: str, mrkdwn: str) -> None:
+        """Show ``user`` alone, in ``thread``, a message of the bot's own mrkdwn (an ephemeral) soon."""
+        self._outbox.workspace(thread.team).ephemeral(
+            thread.channel, user, render_mrkdwn(mrkdwn).payload(), thread_ts=thread.thread_ts
         )
 
     def react(self, thread: ThreadKey, ts: str, name: str, *, on: bool = True) -> None:

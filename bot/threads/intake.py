@@ -2,7 +2,9 @@
 
 De-duplicates (Slack delivers one message as several events, and retries), applies the allow-lists, keeps
 the message in its thread's durable inbox until it was sent, queued or refused, and hands it to
-``Sessions``. No Slack call is awaited on this path: the reactions and notices it causes are intents.
+``Sessions``. A ``!`` command (see ``command_text``) goes to ``ThreadCommands`` instead and never reaches the
+agent; ``!outcome`` and ``!!text`` are messages, read again when they are sent. No Slack call is awaited on
+this path: the reactions and notices it causes are intents.
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ import logging
 from dataclasses import replace
 
 from bot import log_context
-from bot.models import ThreadKey
 from bot.outbox import Outbox
 from bot.qoder import QoderError
-from bot.render import escape
 from bot.store import Store
 from bot.threads._shared import (
     EMPTY_MESSAGE_NOTICE,
@@ -27,10 +27,12 @@ from bot.threads._shared import (
     ThreadsConfig,
     claim,
 )
+from bot.threads.command_text import Command, ForAgent, Outcome, outcome_text, parse
 from bot.threads.context import ThreadContext, with_context
 from bot.threads.feedback import Feedback
 from bot.threads.limits import Limits
 from bot.threads.sessions import Sessions
+from bot.threads.thread_commands import ThreadCommands
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,11 @@ class Intake:
         outbox: Outbox,
         config: ThreadsConfig,
         background: Background,
+        commands: ThreadCommands,
     ) -> None:
         self._store = store
         self._sessions = sessions
+        self._commands = commands
         self._feedback = feedback
         self._outbox = outbox
         self._config = config
@@ -77,6 +81,15 @@ class Intake:
             if refusal.notice:
                 self._feedback.notice(thread, refusal.notice)
             return
+        parsed = parse(message.text)
+        if isinstance(parsed, Command):
+            follow_up = await self._commands.run(parsed, message)
+            if follow_up is None:
+                return
+            message = replace(message, text=follow_up)
+        elif isinstance(parsed, Outcome) and not parsed.criteria:
+            self._commands.outcome_usage(message)
+            return
         if not message.text.strip():
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
@@ -100,16 +113,15 @@ class Intake:
         context = await self._context.before(
             outbox, thread.team, thread.channel, thread.thread_ts, message.ts
         )
-        return replace(message, text=with_context(context, message.text))
-
-    async def start_from_command(self, team: str, channel: str, user: str, prompt: str) -> str:
-        """Post a root message for ``prompt`` in ``channel`` and run it as a new session thread; returns its ts.
-        Raises ``SlackError`` when the root message cannot be posted."""
-        payload = {"text": f"<@{user}> asked Qoder: {escape(prompt)}"}
-        ts = await self._outbox.workspace(team).post(channel, payload)
-        thread = ThreadKey(team, channel, ts)
-        await self.on_message(IncomingMessage(thread=thread, ts=ts, user=user, text=prompt))
-        return ts
+        if not context:
+            return message  # as typed: the text is read when it is sent
+        parsed = parse(message.text)
+        if isinstance(parsed, Outcome):  # the context goes with the task the outcome's turn starts from
+            return replace(
+                message, text=outcome_text(parsed.criteria, with_context(context, parsed.description))
+            )
+        text = parsed.text if isinstance(parsed, ForAgent) else message.text
+        return replace(message, text=with_context(context, text))
 
     def recover_in_background(self) -> None:
         """Run ``recover`` without holding up startup."""

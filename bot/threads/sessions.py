@@ -1,15 +1,17 @@
 """Sessions and the per-thread queue: a thread's session, the turn a message opens, and what waits behind it.
 
-A message either starts a turn (``user.message``) or waits in the session's FIFO until the running turn
-ends; each end of a turn sends the next one. Nothing here waits on Slack: feedback is handed to the outbox.
+A message either starts a turn (a ``user.message``, or a ``user.define_outcome`` for an outcome; see
+``_opening``, which also creates sessions on what ``Defaults.choose`` picks) or waits in the session's FIFO
+until the running turn ends; each end of a turn sends the next one. ``start_over`` archives a thread's
+session for ``!new``. Nothing here waits on Slack: feedback is handed to the outbox.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from typing import Literal
 
-from bot import log_context, metrics
+from bot import metrics
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.qoder import (
     AuthenticationError,
@@ -19,6 +21,7 @@ from bot.qoder import (
     QoderError,
 )
 from bot.store import Store
+from bot.threads._opening import Opener
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import (
     CONTEXT_LOST_NOTICE,
@@ -26,6 +29,7 @@ from bot.threads._shared import (
     TRANSIENT,
     Background,
     IncomingMessage,
+    Reactions,
     ThreadsConfig,
     explain,
     ran_longer_than,
@@ -36,7 +40,8 @@ from bot.turn import TurnState
 
 log = logging.getLogger(__name__)
 
-TITLE_LENGTH = 80
+StartOver = Literal["none", "busy", "done"]
+
 # How often (every 2 s) to wait for a session that Qoder says is busy with a turn this bot is not relaying.
 BUSY_POLLS = 900
 
@@ -60,7 +65,7 @@ class Sessions:
         self._feedback = feedback
         self._config = config
         self._background = background
-        self._defaults = defaults
+        self._opener = Opener(qoder, store, relay, config, defaults, background.sleep)
         self._watched: set[str] = set()
 
     async def deliver(self, message: IncomingMessage) -> None:
@@ -68,7 +73,11 @@ class Sessions:
         Raises ``QoderError`` when Qoder refuses or is unavailable; the caller decides what that means."""
         thread = message.thread
         async with self._store.thread_lock(thread):
-            session = await self._ensure_session(thread, message)
+            session = await self._store.get_session(thread)
+            if session is None:
+                session, started = await self._opener.create(thread, message.queued(), attempt="")
+                if started:
+                    return
             turn = await self._store.get_turn(session.session_id)
             busy = (turn is not None and turn.active) or await self._store.queue_length(
                 session.session_id
@@ -100,14 +109,39 @@ class Sessions:
         if state.phase == "needs_action":
             return  # paused, not over: the approval buttons (or a new message) continue it
         reactions = self._config.reactions
-        outcome = {"done": reactions.done, "stopped": reactions.stopped}
         self._feedback.react(turn.thread, turn.user_ts, reactions.received, on=False)
-        self._feedback.react(turn.thread, turn.user_ts, outcome.get(state.phase, reactions.failed))
+        self._feedback.react(turn.thread, turn.user_ts, final_reaction(state, reactions))
         if turn.user_id and ran_longer_than(state, self._config.notify_after):
             reply = turn.reply_ts[0] if turn.reply_ts else ""
             self._feedback.turn_ended(turn.thread, turn.user_id, state, reply)
         # A terminated session is replaced when the next message to it is refused (see _start_turn).
         await self.drain(turn.thread)
+
+    async def start_over(self, thread: ThreadKey, *, key: str) -> StartOver:
+        """Archive ``thread``'s session and give the thread a fresh one, with the same starter, agent and
+        environment (``key`` makes the creation idempotent). ``none``: the thread has no session; ``busy``:
+        a turn runs (stop it first); ``done``. Raises ``QoderError`` when Qoder refuses; a session already
+        gone or archived is simply replaced."""
+        async with self._store.thread_lock(thread):
+            old = await self._store.get_session(thread)
+            if old is None:
+                return "none"
+            turn = await self._store.get_turn(old.session_id)
+            if turn is not None and turn.active:
+                return "busy"
+            try:
+                await self._qoder.archive(old.session_id)
+            except NotFoundError:
+                pass
+            except ConflictError as error:
+                if not error.archived:
+                    raise
+            fresh, _ = await self._opener.create(
+                thread, None, attempt=f":new:{key}", title=old.title, replacing=old
+            )
+            await self._move_queue(old.session_id, fresh.session_id)
+            log.info("session %s archived for %s; %s replaces it", old.session_id, thread, fresh.session_id)
+            return "done"
 
     async def drain(self, thread: ThreadKey) -> None:
         """Send the oldest queued message of the thread's session, if any; it leaves the queue once sent."""
@@ -132,52 +166,13 @@ class Sessions:
                     await self._store.pop_queue(sid, queued.message_ts)
                 self._feedback.react(thread, queued.message_ts, self._config.reactions.queued, on=False)
 
-    async def _ensure_session(self, thread: ThreadKey, message: IncomingMessage) -> SessionRecord:
-        existing = await self._store.get_session(thread)
-        if existing is not None:
-            return existing
-        return await self._create_session(thread, message.queued(), attempt="")
-
-    async def _create_session(
-        self,
-        thread: ThreadKey,
-        message: QueuedMessage,
-        *,
-        attempt: str,
-        replacing: SessionRecord | None = None,
-    ) -> SessionRecord:
-        """A new session for ``thread``, on the runtime ``Defaults.choose`` picks; the session it replaces
-        (if any) keeps its starter."""
-        agent, environment = await self._defaults.choose(thread, message, replacing)
-        title = " ".join(message.text.split())[:TITLE_LENGTH] or "Slack thread"
-        session = await self._qoder.create_session(
-            agent=agent,
-            environment_id=environment,
-            title=title,
-            metadata={
-                "source": "slack",
-                "slack_team": thread.team,
-                "slack_channel": thread.channel,
-                "slack_thread_ts": thread.thread_ts,
-            },
-            idempotency_key=f"slack-session:{thread}{attempt}",
-        )
-        starter = replacing.started_by if replacing and replacing.started_by else message.user
-        record = SessionRecord(thread, session.id, time.time(), title, starter, agent, environment)
-        await self._store.save_session(record)
-        log.info("session %s created for thread %s", session.id, thread)
-        return record
-
     async def _start_turn(self, session: SessionRecord, message: QueuedMessage) -> bool:
-        """Send ``message`` as a user.message and relay the turn it opens; False when the session is busy.
+        """Send ``message`` and relay the turn it opens; False when the session is busy.
 
         A session that is gone (deleted, expired, archived, terminated) is replaced by a new one first.
         """
-        key = f"slack-msg:{message.thread.channel}:{message.message_ts}"
         try:
-            echo_id = await self._qoder.send_message(
-                session.session_id, message.text, idempotency_key=key, outcome=message.outcome
-            )
+            await self._opener.send(session, message)
         except ConflictError as error:
             if error.archived:
                 return await self._replace_session(session, message)
@@ -187,30 +182,17 @@ class Sessions:
             return False
         except NotFoundError:
             return await self._replace_session(session, message)
-        turn = TurnRecord(
-            session_id=session.session_id,
-            thread=message.thread,
-            cursor=echo_id or None,
-            user_ts=message.message_ts,
-            user_id=message.user,
-            start_event_id=echo_id,
-            updated_at=time.time(),
-        )
-        await self._store.save_turn(turn)
-        log_context.bind(session=session.session_id, turn=echo_id)
-        metrics.turn_started()
-        self._relay.start(turn)
         return True
 
     async def _replace_session(self, old: SessionRecord, message: QueuedMessage) -> bool:
         """The session is gone: start a new one for the thread, say so, and send ``message`` there."""
         log.info("session %s is gone; starting a new one for %s", old.session_id, old.thread)
         self._feedback.notice(old.thread, CONTEXT_LOST_NOTICE)
-        fresh = await self._create_session(
+        fresh, started = await self._opener.create(
             old.thread, message, attempt=f":after:{old.session_id}", replacing=old
         )
         await self._move_queue(old.session_id, fresh.session_id)
-        return await self._start_turn(fresh, message)
+        return started or await self._start_turn(fresh, message)
 
     async def _queue(self, session_id: str, message: QueuedMessage) -> None:
         await self._store.enqueue(session_id, message)
@@ -260,3 +242,17 @@ class Sessions:
                 pass  # e.g. the session is gone: draining replaces it
             await self.drain(session.thread)
             return
+
+
+def final_reaction(state: TurnState, reactions: Reactions) -> str:
+    """The reaction that tells how a turn ended; for an outcome turn, how its last verdict went."""
+    if state.phase == "stopped":
+        return reactions.stopped
+    if state.phase != "done":
+        return reactions.failed
+    result = state.outcome.result if state.outcome is not None else "satisfied"
+    if result == "satisfied":
+        return reactions.done
+    if result == "interrupted":
+        return reactions.stopped
+    return reactions.failed if result == "failed" else reactions.missed

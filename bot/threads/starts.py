@@ -2,7 +2,9 @@
 
 Both post a message that says who asked what (the root of a new thread, or a reply in the thread of the
 message the shortcut was used on), answer the person through their ``response_url`` — where the session is,
-or why none was started — and hand the task to ``Intake`` like any mention. In a public channel the bot is
+or why none was started — and hand the task to ``Intake`` like any mention: always for the agent (a task
+that starts with ``!`` is no thread command), with what "done" looks like in the message's ``outcome``, which
+the turn then works toward exactly as for ``!outcome`` (see ``_opening``). In a public channel the bot is
 not in it joins first; a private conversation it is not in gets a clear answer instead of a post.
 """
 
@@ -20,6 +22,7 @@ from bot.render import SlackMessage, escape
 from bot.render.modal import AskContext, ask_modal
 from bot.render.panels import render_reply, render_started, response
 from bot.threads._shared import NOT_ALLOWED_NOTICE, IncomingMessage, ThreadsConfig
+from bot.threads.command_text import as_message
 from bot.threads.intake import Intake
 
 log = logging.getLogger(__name__)
@@ -93,7 +96,7 @@ class Starts:
                 thread,
                 ts,
                 request.user,
-                request.task,
+                as_message(request.task),
                 agent_id=request.agent_id,
                 environment_id=request.environment_id,
                 outcome=request.outcome,
@@ -115,7 +118,8 @@ class Starts:
 
     async def from_shortcut(self, team: str, user: str, context: AskContext, task: str, outcome: str) -> None:
         """Post the request in the thread of the message in ``context`` and run ``task`` there, with the
-        message (its text, author and link) as quoted context."""
+        message (its text, author and link) as quoted context: the thread's earlier messages are not
+        quoted as well, as for a mention mid-thread."""
         try:
             if not self.allowed(user, context.channel):
                 self._answer(team, context.response_url, render_reply(NOT_ALLOWED_NOTICE))
@@ -131,7 +135,7 @@ class Starts:
                 self._permalink(team, context.channel, ts),
             )
             self._answer(team, context.response_url, render_started(reply_link))
-            text = with_quoted_message(task, context.text, author, message_link)
+            text = as_message(with_quoted_message(task, context.text, author, message_link))
             message = IncomingMessage(
                 ThreadKey(team, context.channel, thread_ts), ts, user, text, outcome=outcome
             )

@@ -35,6 +35,13 @@ def ack_text(body: str) -> str:
     return str(parsed.get("text", "")) if isinstance(parsed, dict) else body
 
 
+def bot_roots(slack: FakeSlack, channel: str = CHANNEL) -> list[str]:
+    """The ts of the top-level messages the bot posted in ``channel``."""
+    return [
+        m.ts for m in slack.messages.values() if m.channel == channel and m.bot_id and m.thread_ts is None
+    ]
+
+
 async def slash(
     slack: FakeSlack,
     events: SlackEvents,

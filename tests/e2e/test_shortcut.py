@@ -64,14 +64,17 @@ async def test_ask_qoder_starts_a_session_under_the_message_with_it_as_context(
     )
     assert (status, answer) == (200, None), "the modal closes"
     await eventually(
-        lambda: finished(slack, report, "You said: Find out why"), message=thread_text(slack, CHANNEL, report)
+        lambda: finished(slack, report, "satisfied"), message=thread_text(slack, CHANNEL, report), timeout=15
     )
 
     (asked,) = [m for m in slack.thread(CHANNEL, report) if m.bot_id and "asked Qoder" in m.text]
     assert asked.thread_ts == report and "<@U1> asked Qoder: Find out why and propose a fix" in asked.text
     (session,) = qoder.sessions.values()
     assert session.metadata["slack_thread_ts"] == report
-    (first,) = qoder.user_messages()
+    assert qoder.user_messages() == [], "the outcome's turn starts from the task: no user.message follows"
+    (outcome,) = qoder.outcomes(session.id)
+    assert outcome["rubric"] == {"type": "text", "content": "the cause is named"}
+    first = outcome["description"]
     assert first.startswith("Find out why and propose a fix\n\n[Quoted Slack message")
     assert "From: user-u2 · https://fake-workspace.slack.com/archives/C1/p" in first
     assert (
@@ -79,8 +82,6 @@ async def test_ask_qoder_starts_a_session_under_the_message_with_it_as_context(
         in first
     )
     assert first.endswith("[End of quoted message]")
-    outcome = next(e for e in qoder.history(session.id) if e["type"] == "user.define_outcome")
-    assert outcome["description"] == "the cause is named"
     assert "Started a Qoder session" in answers_to(slack, events.response_urls[-1])
 
 

@@ -14,15 +14,8 @@ from tests.e2e.harness import (
     mention,
     thread_text,
 )
-from tests.e2e.slash import slash
+from tests.e2e.slash import bot_roots, slash
 from tests.fakes.qoder_api import Hold, Text
-
-
-def bot_roots(slack: FakeSlack, channel: str = CHANNEL) -> list[str]:
-    """The ts of the top-level messages the bot posted in ``channel``."""
-    return [
-        m.ts for m in slack.messages.values() if m.channel == channel and m.bot_id and m.thread_ts is None
-    ]
 
 
 async def test_help_and_bad_input_are_answered_in_the_acknowledgement(
@@ -71,15 +64,16 @@ async def test_new_with_options_runs_that_agent_environment_and_outcome(
     )
     assert "agent `agent_other`" in root_text
 
-    await eventually(lambda: finished(slack, root, "You said: fix the login test"))
+    await eventually(lambda: finished(slack, root, "satisfied"), timeout=15)
     (session,) = qoder.sessions.values()
     assert (session.agent["id"], session.environment_id) == ("agent_other", "env_other")
     assert session.metadata["slack_thread_ts"] == root
     types = [e["type"] for e in qoder.history(session.id) if e["type"].startswith("user.")]
-    assert types[:2] == ["user.define_outcome", "user.message"]
-    outcome = next(e for e in qoder.history(session.id) if e["type"] == "user.define_outcome")
-    assert outcome["description"] == "CI is green, nothing else changed"
-    assert qoder.user_messages() == ["fix the login test"]
+    assert types == ["user.define_outcome"], "defining the outcome starts the turn: no user.message follows"
+    (outcome,) = qoder.outcomes(session.id)
+    assert outcome["description"] == "fix the login test"
+    assert outcome["rubric"] == {"type": "text", "content": "CI is green, nothing else changed"}
+    assert "Working on: fix the login test" in thread_text(slack, CHANNEL, root)
 
 
 async def test_list_numbers_the_channels_sessions_and_stop_takes_a_number(

@@ -50,6 +50,7 @@ from tests.fakes.slack_content import (
     validate_blocks,
     validate_content,
 )
+from tests.fakes.slack_ephemeral import Ephemeral, Ephemerals
 from tests.fakes.slack_responses import ResponseUrlPost, check_response
 from tests.fakes.slack_scopes import needed_scope
 from tests.fakes.slack_views import ViewError, Views
@@ -119,17 +120,6 @@ class InjectedFailure:
     times: int
 
 
-@dataclass
-class Ephemeral:
-    """A `chat.postEphemeral` message: only `user` sees it."""
-
-    channel: str
-    user: str
-    text: str
-    blocks: list[dict[str, Any]] | None
-    thread_ts: str | None
-
-
 def ts_key(ts: str) -> tuple[int, int]:
     """Sort key for Slack timestamps ("seconds.micros"), exact for any number of fraction digits ≤ 6."""
     sec, _, frac = ts.partition(".")
@@ -163,7 +153,6 @@ class FakeSlack:
         self.statuses: dict[tuple[str, str], str] = {}
         self.status_history: list[tuple[str, str, str]] = []  # (channel, thread_ts, status) as set
         self.responses: list[ResponseUrlPost] = []
-        self.ephemerals: list[Ephemeral] = []
         self.conversations = Conversations()
         self.views = Views(team_id)
         self.delays: dict[str, float] = {}
@@ -176,9 +165,16 @@ class FakeSlack:
         self._ts_seq = 0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self.ephemerals = Ephemerals(
+            lambda args: validate_content(args, text_limit=None),
+            SlackApiError,
+            self._next_ts,
+            self.conversations.check_post,
+        )
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
+            "chat.postEphemeral": self.ephemerals.post,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
@@ -195,7 +191,6 @@ class FakeSlack:
             "conversations.join": lambda args: self.conversations.join(
                 required(args, "channel", "channel_not_found")
             ),
-            "chat.postEphemeral": self._chat_post_ephemeral,
             "views.open": self.views.open,
             "views.publish": self.views.publish,
             "conversations.replies": self._conversations_replies,
@@ -626,15 +621,6 @@ class FakeSlack:
         self.statuses[(channel, thread_ts)] = status
         self.status_history.append((channel, thread_ts, status))
         return {"ok": True}
-
-    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = required(args, "channel", "channel_not_found")
-        user = required(args, "user", "user_not_in_channel")
-        self.conversations.check_post(channel)
-        content = validate_content(args, text_limit=None)
-        thread_ts = opt_str(args.get("thread_ts"))
-        self.ephemerals.append(Ephemeral(channel, user, content["text"], content["blocks"], thread_ts))
-        return {"ok": True, "message_ts": self._next_ts()}
 
     def _chat_start_stream(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = required(args, "channel", "channel_not_found")

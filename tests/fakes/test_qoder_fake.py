@@ -375,7 +375,7 @@ async def test_delay_holds_matching_answers_back(fake: FakeQoder, client: httpx.
     assert loop.time() - started < 0.3
 
 
-async def test_define_outcome_needs_a_description_and_a_rubric(
+async def test_define_outcome_needs_a_description_and_a_rubric_and_starts_the_turn_itself(
     fake: FakeQoder, client: httpx.AsyncClient
 ) -> None:
     sid = await new_session(client)
@@ -384,6 +384,5 @@ async def test_define_outcome_needs_a_description_and_a_rubric(
     outcome = {**bad, "rubric": {"type": "text", "content": "tests pass"}}
     message = {"type": "user.message", "content": [{"type": "text", "text": "fix it"}]}
     response = await client.post(f"/sessions/{sid}/events", json={"events": [outcome, message]})
-    assert response.status_code == 200
-    assert [e["type"] for e in response.json()["data"]] == ["user.define_outcome", "user.message"]
-    assert fake.user_messages(sid) == ["fix it"]
+    assert response.status_code == 409, "the outcome's turn runs: a message right after it is refused"
+    assert fake.user_messages(sid) == [] and fake.outcomes(sid) == []

@@ -37,6 +37,9 @@ NAMES = [
     "LOG_LEVEL",
     "LOG_FORMAT",
     "ADMIN_USERS",
+    "OUTCOME_MAX_ITERATIONS",
+    "QODER_SESSION_URL",
+    "REACTION_OUTCOME_MISSED",
 ]
 
 
@@ -154,3 +157,42 @@ def test_readme_documents_every_variable() -> None:
     table = readme[readme.index("## Configuration") : readme.index("## Operating it")]
     missing = [name for name in Settings.model_fields if f"`{name}`" not in table]
     assert missing == [], f"README's configuration table lacks {missing}"
+
+
+def test_outcome_settings_default_to_the_documented_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.OUTCOME_MAX_ITERATIONS == 3
+    assert settings.REACTION_OUTCOME_MISSED == "x"
+    assert settings.session_url == "https://qoder.com/cloud/sessions/{session_id}"
+    monkeypatch.setenv("QODER_API_URL", "https://api.qoder.com.cn/api/v1/cloud")
+    assert load_settings().session_url == "https://qoder.com.cn/cloud/sessions/{session_id}"
+    monkeypatch.setenv("QODER_API_URL", "http://127.0.0.1:9999/api/v1/cloud")
+    assert load_settings().session_url == "", "no link for a host whose console is unknown"
+    monkeypatch.setenv("QODER_SESSION_URL", "https://console.example/s/{session_id}")
+    assert load_settings().session_url == "https://console.example/s/{session_id}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OUTCOME_MAX_ITERATIONS", "0"),
+        ("OUTCOME_MAX_ITERATIONS", "21"),
+        ("OUTCOME_MAX_ITERATIONS", "many"),
+        ("QODER_SESSION_URL", "https://console.example/sessions"),
+        ("QODER_SESSION_URL", "console.example/{session_id}"),
+    ],
+)
+def test_bad_outcome_settings_are_named_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    for required, setting in REQUIRED.items():
+        monkeypatch.setenv(required, setting)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert (
+        problem.startswith(f"{name}: invalid") and "set it to" in problem and "a valid value" not in problem
+    )

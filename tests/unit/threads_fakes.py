@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 
 from bot.models import TurnRecord
-from bot.qoder import QoderError, Session
+from bot.qoder import OutcomeSpec, QoderError, QoderEvent, Session
 
 
 @dataclass
@@ -24,6 +25,7 @@ class FakeQoderSessions:
     sent: list[Sent] = field(default_factory=list)
     interrupts: list[str] = field(default_factory=list)
     confirmations: list[tuple[str, str, bool]] = field(default_factory=list)
+    outcomes: list[tuple[str, OutcomeSpec]] = field(default_factory=list)  # (session id, outcome) defined
     _failures: dict[str, list[QoderError]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _keys: dict[str, str] = field(default_factory=dict)  # idempotency key → what it created
@@ -40,8 +42,16 @@ class FakeQoderSessions:
         self._maybe_fail("ping")
 
     async def create_session(
-        self, *, agent: str, environment_id: str, title: str, metadata: dict[str, str], idempotency_key: str
+        self,
+        *,
+        agent: str,
+        environment_id: str,
+        title: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+        outcome: OutcomeSpec | None = None,
     ) -> Session:
+        """A new idle session; ``outcome`` is ignored, as by a server that does not know ``initial_events``."""
         self._maybe_fail("create_session")
         if idempotency_key in self._keys:
             return self.sessions[self._keys[idempotency_key]]
@@ -54,9 +64,30 @@ class FakeQoderSessions:
         self._maybe_fail("get_session")
         return self.sessions[session_id]
 
-    async def send_message(
-        self, session_id: str, text: str, *, idempotency_key: str, outcome: str = ""
-    ) -> str:
+    async def archive(self, session_id: str) -> Session:
+        self._maybe_fail("archive")
+        self.sessions[session_id] = replace(self.sessions[session_id], archived=True)
+        return self.sessions[session_id]
+
+    async def define_outcome(self, session_id: str, outcome: OutcomeSpec, *, idempotency_key: str) -> str:
+        self._maybe_fail("define_outcome")
+        if idempotency_key in self._keys:
+            return self._keys[idempotency_key]
+        self.outcomes.append((session_id, outcome))
+        echo = f"sevt_{next(self._ids)}"
+        self._keys[idempotency_key] = echo
+        return echo
+
+    async def list_events(
+        self, session_id: str, *, after_id: str | None = None, limit: int = 100
+    ) -> AsyncIterator[QoderEvent]:
+        """No history is kept here."""
+        self._maybe_fail("list_events")
+        history: tuple[QoderEvent, ...] = ()
+        for event in history:
+            yield event
+
+    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str:
         self._maybe_fail("send_message")
         if idempotency_key in self._keys:
             return self._keys[idempotency_key]

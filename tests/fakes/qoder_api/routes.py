@@ -1,18 +1,19 @@
-"""The HTTP routes of the fake other than the stream: the calls the bot makes (``GET /models``, create, get
-and cancel a session, send and list events), plus ``POST /sessions/{id}/archive`` for tests to archive a
-session the way a person would in the console."""
+"""The HTTP routes of the fake other than the stream: the calls the bot makes (``GET /models``, create, get,
+archive and cancel a session, send and list events). Archiving is idempotent (a second archive answers the
+archived session again) and is not refused while a turn runs; neither is documented for the Managed API."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 from tests.fakes.qoder_api.errors import ApiError, conflict, invalid
 from tests.fakes.qoder_api.middleware import json_body
+from tests.fakes.qoder_api.outcome import begin_outcome, check_define_outcome
 from tests.fakes.qoder_api.script import Player
 from tests.fakes.qoder_api.session import FakeSession, find_session, message_text, now
 
@@ -29,18 +30,34 @@ _USER_EVENT_TYPES = frozenset(
 )
 
 
+InitialEvents = Literal["supported", "ignored", "rejected"]
+_INITIAL_TYPES = frozenset({"user.message", "user.define_outcome"})
+MAX_INITIAL_EVENTS = 50
+
+
 class Routes:
     """Handlers over ``sessions`` (shared with the server). ``accepted`` lists every accepted user event as
     (session id, type, echo); turns are started and stopped through ``player``.
 
     ``user.message`` while the session waits in ``requires_action`` is accepted and drops the pending
-    actions. Send Events answers ``send_status`` on success.
+    actions. Send Events answers ``send_status`` on success. Create Session processes ``initial_events``
+    (up to 50 ``user.message`` / ``user.define_outcome``, §S1) in order before it answers, checked like Send
+    Events (a bad one fails the create); ``initial_events="ignored"`` drops the field unread and
+    ``"rejected"`` answers 400 to it, as servers that do not know it might.
     """
 
-    def __init__(self, sessions: dict[str, FakeSession], player: Player, *, send_status: int) -> None:
+    def __init__(
+        self,
+        sessions: dict[str, FakeSession],
+        player: Player,
+        *,
+        send_status: int,
+        initial_events: InitialEvents = "supported",
+    ) -> None:
         self.sessions = sessions
         self.player = player
         self.send_status = send_status
+        self.initial_events = initial_events
         self.accepted: list[tuple[str, str, dict[str, Any]]] = []
         self._event_seq = 0
         self._session_seq = 0
@@ -90,6 +107,7 @@ class Routes:
             raise invalid("metadata must be a map of at most 16 strings.")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise invalid("metadata keys and values must be strings.")
+        initial = self._initial_events(body)
         self._session_seq += 1
         sid = f"sess_{self._session_seq:08x}{uuid.uuid4().hex[:24]}"
         session = FakeSession(
@@ -100,8 +118,24 @@ class Routes:
             metadata=dict(metadata),
             new_id=self._new_event_id,
         )
+        validate_events(session, initial)
         self.sessions[sid] = session
+        for event in initial:
+            self._accept_event(session, event)
         return web.json_response(session.to_json(), status=201)
+
+    def _initial_events(self, body: dict[str, Any]) -> list[Any]:
+        if "initial_events" not in body or self.initial_events == "ignored":
+            return []
+        if self.initial_events == "rejected":
+            raise invalid("Unknown field: initial_events.")
+        events = body["initial_events"]
+        if not isinstance(events, list) or len(events) > MAX_INITIAL_EVENTS:
+            raise invalid(f"initial_events must be an array of at most {MAX_INITIAL_EVENTS} events.")
+        for event in events:
+            if not isinstance(event, dict) or event.get("type") not in _INITIAL_TYPES:
+                raise invalid("initial_events may hold only user.message and user.define_outcome events.")
+        return events
 
     async def _get_session(self, request: web.Request) -> web.Response:
         return web.json_response(self._session(request).to_json())
@@ -141,6 +175,13 @@ class Routes:
             session.append("session.status_running")
             echo = session.append(type_, **fields)
             self.player.start(session, message_text(fields["content"]))
+        elif type_ == "user.define_outcome":
+            session.pending.clear()
+            session.status = "running"
+            session.append("session.status_running")
+            outcome = begin_outcome(session, fields)
+            echo = session.events[-1]
+            self.player.start_outcome(session, outcome)
         elif type_ == "user.interrupt":
             echo = session.append(type_, **fields)
             if session.status == "running" or session.pending:
@@ -195,10 +236,11 @@ def validate_events(session: FakeSession, events: list[Any]) -> None:
             if running:
                 raise conflict("The session is still processing the previous turn.")
             running, pending = True, set()
+        elif type_ == "user.define_outcome":
+            check_define_outcome(session, event, running=running)
+            running, pending = True, set()
         elif type_ == "user.interrupt":
             running, pending = False, set()
-        elif type_ == "user.define_outcome":
-            _validate_outcome(event)
         elif type_ == "user.tool_confirmation":
             use_id = event.get("tool_use_id")
             if use_id not in pending or session.pending[use_id].kind == "custom":
@@ -211,21 +253,6 @@ def validate_events(session: FakeSession, events: list[Any]) -> None:
             if use_id not in pending or session.pending[use_id].kind != "custom":
                 raise invalid(f"No pending custom tool use {use_id}.")
             pending.discard(use_id)
-
-
-def _validate_outcome(event: dict[str, Any]) -> None:
-    """``user.define_outcome``: a ``description`` and a ``rubric`` (text content or a file), §2 E1."""
-    if not isinstance(event.get("description"), str) or not event["description"].strip():
-        raise invalid("user.define_outcome needs a description.")
-    rubric = event.get("rubric")
-    if not isinstance(rubric, dict) or rubric.get("type") not in ("text", "file"):
-        raise invalid("user.define_outcome needs a rubric of type text or file.")
-    field = "content" if rubric["type"] == "text" else "file_id"
-    if not isinstance(rubric.get(field), str) or not rubric[field]:
-        raise invalid(f"A {rubric['type']} rubric needs {field}.")
-    max_iterations = event.get("max_iterations", 3)
-    if not isinstance(max_iterations, int) or not 1 <= max_iterations <= 20:
-        raise invalid("max_iterations must be between 1 and 20.")
 
 
 def _answered_use(event: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.qoder_api.session import FakeSession, Pending
+from tests.fakes.qoder_api.outcome import Grade, finish, grade
+from tests.fakes.qoder_api.session import FakeOutcome, FakeSession, Pending
 
 # --------------------------------------------------------------------------------------------------
 # Steps
@@ -91,7 +92,7 @@ class Hold:
     """Keep the turn running until it is interrupted or cancelled."""
 
 
-Step = Text | Thinking | Tool | CustomTool | Sleep | Raw | Error | End | Hold
+Step = Text | Thinking | Tool | CustomTool | Sleep | Raw | Error | End | Hold | Grade
 
 # --------------------------------------------------------------------------------------------------
 # The player
@@ -101,8 +102,10 @@ class Player:
     """Runs each turn as a task that appends its frames to the session, ``step_delay`` apart.
 
     Scripts are queued FIFO and shared by all sessions: a ``user.message`` takes the next one (or, when none
-    is queued, answers ``"You said: <text>"``), and so does the continuation after ``requires_action``.
-    Every model request ends with ``span.model_request_end`` worth ``credits_per_request``.
+    is queued, answers ``"You said: <text>"``), and so do a ``user.define_outcome`` (default: work on the
+    description, one satisfied :class:`Grade`, a last reply) and the continuation after ``requires_action``.
+    A turn that works toward an outcome is graded ``satisfied`` at its end unless its script reached a final
+    verdict. Every model request ends with ``span.model_request_end`` worth ``credits_per_request``.
     """
 
     def __init__(self, *, step_delay: float, credits_per_request: float, interrupt_stop_reason: str) -> None:
@@ -116,6 +119,12 @@ class Player:
         steps: list[Step] = self.scripts.popleft() if self.scripts else [Text(f"You said: {text}")]
         session.turn = asyncio.create_task(self._run_turn(session, steps))
 
+    def start_outcome(self, session: FakeSession, outcome: FakeOutcome) -> None:
+        """A ``user.define_outcome`` was accepted: play the next script as a turn working toward it."""
+        default: list[Step] = [Text(f"Working on: {outcome.description}"), Grade(), Text("Done.")]
+        steps = self.scripts.popleft() if self.scripts else default
+        session.turn = asyncio.create_task(self._run_turn(session, steps))
+
     def resume(self, session: FakeSession, resolved: dict[str, Pending]) -> None:
         """Every pending action was answered: emit their results, then play the next script (if any)."""
         steps = self.scripts.popleft() if self.scripts else []
@@ -125,6 +134,7 @@ class Player:
         """Interrupt/cancel: stop the turn task, close the span, go idle with the interrupt stop reason."""
         self.cancel(session)
         self._close_span(session)
+        finish(session, "interrupted", "The run was interrupted.")
         session.pending.clear()
         session.status = "idle"
         session.append("session.status_idle", stop_reason={"type": self.interrupt_stop_reason})
@@ -141,6 +151,7 @@ class Player:
             },
         )
         self._close_span(session, credits=0.0)
+        session.outcome = None
         session.status = "terminated"
         session.pending.clear()
         session.append("session.status_terminated")
@@ -191,6 +202,7 @@ class Player:
                     stop_reason = {"type": "retries_exhausted"}
                 elif step.retry_status == "terminal":
                     self._close_span(session)
+                    session.outcome = None
                     session.status = "terminated"
                     session.turn = None
                     session.append("session.status_terminated")
@@ -199,6 +211,10 @@ class Player:
             await self._play(session, step)
         if not explicit_end and session.pending:
             stop_reason = {"type": "requires_action", "event_ids": list(session.pending)}
+        while session.outcome is not None and stop_reason["type"] == "end_turn":
+            await grade(session, Grade(), self._pace)
+        if stop_reason["type"] != "requires_action":
+            session.outcome = None  # a turn that failed leaves its outcome unfinished
         await self._pace()
         self._close_span(session)
         session.status = "idle"
@@ -251,6 +267,8 @@ class Player:
             session.append(step.event["type"], **fields)
         elif isinstance(step, Hold):
             await asyncio.Event().wait()
+        elif isinstance(step, Grade):
+            await grade(session, step, self._pace)
 
     @staticmethod
     def _tool_result(session: FakeSession, use_id: str, mcp: bool, text: str, is_error: bool) -> None:

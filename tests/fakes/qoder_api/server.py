@@ -10,7 +10,7 @@ from aiohttp import web
 
 from tests.fakes.qoder_api.errors import error_type as default_error_type
 from tests.fakes.qoder_api.middleware import Delay, Fault, Gate, RecordedRequest
-from tests.fakes.qoder_api.routes import Routes
+from tests.fakes.qoder_api.routes import InitialEvents, Routes
 from tests.fakes.qoder_api.script import Player, Step
 from tests.fakes.qoder_api.session import FakeSession, message_text
 from tests.fakes.qoder_api.sse import StreamConnect, Streams
@@ -21,9 +21,11 @@ BASE_PATH = "/api/v1/cloud"
 class FakeQoder:
     """The fake API server. ``await start()`` binds a free port; ``base_url`` ends in ``/api/v1/cloud``.
 
-    Scripting: :meth:`script` queues turn scripts, each consumed by the next accepted ``user.message`` in any
-    session (or by the continuation after all pending ``requires_action`` items are answered). Without a
-    queued script a turn answers ``"You said: <text>"`` as one streamed :class:`Text`.
+    Scripting: :meth:`script` queues turn scripts, each consumed by the next accepted ``user.message`` or
+    ``user.define_outcome`` in any session (or by the continuation after all pending ``requires_action``
+    items are answered). Without a queued script a turn answers ``"You said: <text>"`` as one streamed
+    :class:`Text`; an outcome turn works on the description and is graded ``satisfied``.
+    ``initial_events`` says how Create Session treats that field (see ``routes.Routes``).
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class FakeQoder:
         interrupt_stop_reason: str = "cancelled",
         unknown_cursor_status: int | None = None,
         credits_per_request: float = 0.25,
+        initial_events: InitialEvents = "supported",
     ) -> None:
         self.sessions: dict[str, FakeSession] = {}
         self.requests: list[RecordedRequest] = []
@@ -45,7 +48,9 @@ class FakeQoder:
             credits_per_request=credits_per_request,
             interrupt_stop_reason=interrupt_stop_reason,
         )
-        self._routes = Routes(self.sessions, self._player, send_status=send_status)
+        self._routes = Routes(
+            self.sessions, self._player, send_status=send_status, initial_events=initial_events
+        )
         self._streams = Streams(
             self.sessions, heartbeat_interval=heartbeat_interval, unknown_cursor_status=unknown_cursor_status
         )
@@ -117,6 +122,14 @@ class FakeQoder:
             message_text(echo["content"])
             for sid, type_, echo in self._routes.accepted
             if type_ == "user.message" and session_id in (None, sid)
+        ]
+
+    def outcomes(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        """Echoes of accepted ``user.define_outcome`` events (Send Events and ``initial_events``), in order."""
+        return [
+            echo
+            for sid, type_, echo in self._routes.accepted
+            if type_ == "user.define_outcome" and session_id in (None, sid)
         ]
 
     def interrupts(self, session_id: str | None = None) -> int:

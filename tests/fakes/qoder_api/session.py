@@ -32,15 +32,18 @@ def message_text(content: list[dict[str, Any]]) -> str:
 
 @dataclass(frozen=True)
 class Frame:
-    """One SSE frame. ``preview_of`` is the previewed event type for ``event_start``/``event_delta``."""
+    """One SSE frame. ``preview_of`` is the previewed event type for ``event_start``/``event_delta``;
+    ``wire``, when set, is the JSON sent instead of ``data`` (an older frame shape of the same event)."""
 
     sse_id: str
     type: str
     data: dict[str, Any]
     preview_of: str | None = None
+    wire: dict[str, Any] | None = None
 
     def encode(self) -> bytes:
-        payload = json.dumps(self.data, separators=_JSON_SEPARATORS, ensure_ascii=False)
+        data = self.data if self.wire is None else self.wire
+        payload = json.dumps(data, separators=_JSON_SEPARATORS, ensure_ascii=False)
         return f"id: {self.sse_id}\nevent: {self.type}\ndata: {payload}\n\n".encode()
 
 
@@ -52,6 +55,20 @@ class Pending:
     result: str = "ok"
     is_error: bool = False
     decision: dict[str, Any] | None = None
+
+
+@dataclass
+class FakeOutcome:
+    """The outcome a session works toward. ``iteration`` is the 0-based evaluation under way or next;
+    ``open_start`` the id of a ``span.outcome_evaluation_start`` still waiting for its end; ``record`` the
+    session's ``outcome_evaluations`` entry, updated as grading goes."""
+
+    id: str
+    description: str
+    max_iterations: int
+    record: dict[str, Any]
+    iteration: int = 0
+    open_start: str | None = None
 
 
 @dataclass
@@ -77,6 +94,8 @@ class FakeSession:
     pending: dict[str, Pending] = field(default_factory=dict)
     turn: asyncio.Task[None] | None = None
     span_start_id: str | None = None
+    outcome: FakeOutcome | None = None  # the outcome being worked toward; None between outcomes
+    outcome_evaluations: list[dict[str, Any]] = field(default_factory=list)
     _buffered_pos: dict[str, int] = field(default_factory=dict)
     _preview_pos: dict[str, int] = field(default_factory=dict)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -85,6 +104,11 @@ class FakeSession:
 
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
         """Append a buffered event (history + stream); returns it. ``fields`` may carry ``id``."""
+        return self.append_as(type_, None, **fields)
+
+    def append_as(self, type_: str, wire: dict[str, Any] | None, **fields: Any) -> dict[str, Any]:
+        """``append``, with ``wire`` (when not None) sent as the stream frame's JSON instead of the event; the
+        SSE ``id:`` and ``event:`` lines stay those of the event, and history keeps the event itself."""
         event: dict[str, Any] = {"id": fields.pop("id", None) or self.new_id(), "type": type_, **fields}
         event.setdefault("processed_at", now())
         self.events.append(event)
@@ -92,7 +116,7 @@ class FakeSession:
         self.open_previews.pop(event["id"], None)
         if type_ == "span.model_request_end":
             self.open_previews.clear()
-        self._publish(Frame(event["id"], type_, event))
+        self._publish(Frame(event["id"], type_, event, wire=wire))
         return event
 
     def preview_start(self, event_id: str, previewed: str) -> None:
@@ -162,7 +186,7 @@ class FakeSession:
             "environment_variables": {},
             "stats": {"active_seconds": 0, "duration_seconds": 0},
             "usage": {"total_credits": round(self.credits, 2)},
-            "outcome_evaluations": [],
+            "outcome_evaluations": [dict(record) for record in self.outcome_evaluations],
             "deployment_id": None,
             "archived_at": self.archived_at,
             "created_at": self.created_at,
