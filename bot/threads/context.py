@@ -34,7 +34,7 @@ class ThreadContext:
     """Reads a thread's earlier messages through the outbox; remembers display names."""
 
     def __init__(self) -> None:
-        self._names: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._names = DisplayNames()
 
     async def before(self, outbox: WorkspaceOutbox, team: str, channel: str, thread_ts: str, ts: str) -> str:
         """The quoted context of the messages in thread ``thread_ts`` before ``ts``; "" when there are none
@@ -74,22 +74,32 @@ class ThreadContext:
         if message.get("bot_id"):
             profile = message.get("bot_profile") or {}
             return str(profile.get("name") or message.get("username") or "a bot")
-        user = str(message.get("user") or "")
+        return await self._names.of(outbox, team, str(message.get("user") or ""))
+
+
+class DisplayNames:
+    """People's display names in Slack (``users.info``), remembered once known."""
+
+    def __init__(self) -> None:
+        self._known: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    async def of(self, outbox: WorkspaceOutbox, team: str, user: str) -> str:
+        """The display name of ``user``; their id when Slack does not say, "someone" without an id."""
         if not user:
             return "someone"
         key = (team, user)
-        if key not in self._names:
+        if key not in self._known:
             try:
                 response = await outbox.call("users.info", "", {"user": user})
-                person = response.get("user") or {}
-                profile = person.get("profile") or {}
-                name = profile.get("display_name") or person.get("real_name") or person.get("name") or user
             except SlackError:
-                name = user
-            self._names[key] = str(name)
-            while len(self._names) > _NAMES_KEPT:
-                self._names.popitem(last=False)
-        return self._names[key]
+                return user
+            person = response.get("user") or {}
+            profile = person.get("profile") or {}
+            name = profile.get("display_name") or person.get("real_name") or person.get("name") or user
+            self._known[key] = str(name)
+            while len(self._known) > _NAMES_KEPT:
+                self._known.popitem(last=False)
+        return self._known[key]
 
 
 def quote(lines: list[str]) -> str:

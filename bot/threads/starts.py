@@ -23,6 +23,7 @@ from bot.render.modal import AskContext, ask_modal
 from bot.render.panels import render_reply, render_started, response
 from bot.threads._shared import NOT_ALLOWED_NOTICE, IncomingMessage, ThreadsConfig
 from bot.threads.command_text import as_message
+from bot.threads.context import DisplayNames
 from bot.threads.intake import Intake
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Starts:
         self._intake = intake
         self._outbox = outbox
         self._config = config
+        self._names = DisplayNames()
 
     def allowed(self, user: str, channel: str) -> bool:
         """``ALLOWED_USERS`` / ``ALLOWED_CHANNELS`` let ``user`` start a session in ``channel``."""
@@ -89,8 +91,7 @@ class Starts:
             ts = await self._post_where_asked(request.team, request.channel, payload, request.response_url)
             if ts is None:
                 return
-            link = await self._permalink(request.team, request.channel, ts)
-            self._answer(request.team, request.response_url, render_started(link))
+            self._tell_started(request.team, request.channel, ts, request.response_url)
             thread = ThreadKey(request.team, request.channel, ts)
             message = IncomingMessage(
                 thread,
@@ -129,12 +130,11 @@ class Starts:
             ts = await self._post_where_asked(team, context.channel, payload, context.response_url, thread_ts)
             if ts is None:
                 return
-            author, message_link, reply_link = await asyncio.gather(
-                self._name_of(team, context.channel, context.author),
+            self._tell_started(team, context.channel, ts, context.response_url)
+            author, message_link = await asyncio.gather(
+                self._name_of(team, context.author),
                 self._permalink(team, context.channel, context.ts),
-                self._permalink(team, context.channel, ts),
             )
-            self._answer(team, context.response_url, render_started(reply_link))
             text = as_message(with_quoted_message(task, context.text, author, message_link))
             message = IncomingMessage(
                 ThreadKey(team, context.channel, thread_ts), ts, user, text, outcome=outcome
@@ -164,21 +164,25 @@ class Starts:
         except (SlackError, TimeoutError):
             return ""
 
-    async def _name_of(self, team: str, channel: str, user: str) -> str:
+    async def _name_of(self, team: str, user: str) -> str:
         """The display name of ``user`` (their id when Slack does not say in time)."""
         if not user:
             return "an app"
         try:
-            answer = await asyncio.wait_for(
-                self._outbox.workspace(team).call("users.info", channel, {"user": user}), LOOKUP_TIMEOUT
+            return await asyncio.wait_for(
+                self._names.of(self._outbox.workspace(team), team, user), LOOKUP_TIMEOUT
             )
-        except (SlackError, TimeoutError):
+        except TimeoutError:
             return user
-        profile = (answer.get("user") or {}).get("profile") or {}
-        name = (
-            profile.get("display_name") or profile.get("real_name") or (answer.get("user") or {}).get("name")
-        )
-        return str(name or user)
+
+    def _tell_started(self, team: str, channel: str, ts: str, response_url: str) -> None:
+        """Answer the person with a link to the new thread, in the background: the session does not wait."""
+
+        async def tell() -> None:
+            link = await self._permalink(team, channel, ts)
+            self._answer(team, response_url, render_started(link))
+
+        self._outbox.workspace(team).spawn(tell(), name=f"started {channel}/{ts}")
 
     def _answer(self, team: str, response_url: str, message: SlackMessage) -> None:
         if response_url:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.e2e.harness import (
     CHANNEL,
     FakeQoder,
@@ -134,3 +136,14 @@ async def test_new_where_the_bot_cannot_post_says_why_and_starts_nothing(
     direct = await slash(slack, events, "new fix it", channel="D5")
     assert "I can't post in a conversation between other people" in direct.text
     assert qoder.sessions == {} and [c for c in slack.calls_to("chat.postMessage") if c.ok] == []
+
+
+async def test_new_reaches_qoder_without_waiting_for_the_link_it_answers_with(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    slack.delay("chat.getPermalink", 1.5)
+    qoder.script([Text("on it")])
+    answering = asyncio.create_task(slash(slack, events, "new look into the outage"))
+    await eventually(lambda: qoder.user_messages(), timeout=1.2, message="the session waited for the link")
+    answer = await answering
+    assert "<https://fake-workspace.slack.com/archives/C1/p" in answer.text
