@@ -46,7 +46,7 @@ class Limits:
     async def check(self, message: IncomingMessage) -> Refusal | None:
         """None when ``message`` may go on, else why not. A message with no text passes (the caller asks
         for a task) and takes no slot of the per-person limit."""
-        if not self._allowed(message):
+        if not self._config.allows(message.user, message.thread.channel):
             told = await self._store.claim_event(f"refused:{message.thread}", DEDUPE_TTL_SECONDS)
             return self._refuse("not_allowed", NOT_ALLOWED_NOTICE if told else "")
         if not message.text.strip():
@@ -60,13 +60,6 @@ class Limits:
             per_minute = self._config.user_turns_per_minute
             return self._refuse("user_rate", RATE_NOTICE.format(limit=per_minute) if told else "")
         return None
-
-    def _allowed(self, message: IncomingMessage) -> bool:
-        users, channels = self._config.allowed_users, self._config.allowed_channels
-        if users and message.user not in users:
-            return False
-        is_dm = message.thread.channel.startswith("D")
-        return not channels or is_dm or message.thread.channel in channels
 
     async def _take_turn_slot(self, message: IncomingMessage) -> bool:
         """Take one of the sender's slots for a minute; False when all are taken (or the limit is off: True)."""
