@@ -4,7 +4,8 @@ It speaks the current ("N era") wire format from ``qoder-api.md`` for the calls 
 get, archive and cancel a session (S1, S2, S6, S8), send / list / stream events (E1-E3) and ``GET /models``,
 with the error envelope, idempotency keys, tail-only SSE connects, ``Last-Event-ID`` resume with the three
 in-progress-preview cases, per-connection ``event_deltas[]`` previews and ``: heartbeat`` comments; and
-outcomes (``user.define_outcome``, ``initial_events``, the ``span.outcome_evaluation_*`` events).
+outcomes (``user.define_outcome``, ``initial_events``, the ``span.outcome_evaluation_*`` events); the Files
+API with presigned downloads and session resources (``files``), and agent-delivered artifacts.
 
 Agent turns are scripted with small step objects (:class:`Text`, :class:`Tool`, :class:`Hold`, ...);
 :class:`Grade` plays an outcome evaluation.
@@ -16,7 +17,19 @@ which puts them together). The undocumented choices each makes are stated in its
 """
 
 from tests.fakes.qoder_api.outcome import Grade
-from tests.fakes.qoder_api.script import End, Error, Hold, Sleep, Text, Thinking, Tool
+from tests.fakes.qoder_api.script import Artifact, CustomTool, End, Error, Hold, Sleep, Text, Thinking, Tool
 from tests.fakes.qoder_api.server import FakeQoder
 
-__all__ = ["End", "Error", "FakeQoder", "Grade", "Hold", "Sleep", "Text", "Thinking", "Tool"]
+__all__ = [
+    "Artifact",
+    "CustomTool",
+    "End",
+    "Error",
+    "FakeQoder",
+    "Grade",
+    "Hold",
+    "Sleep",
+    "Text",
+    "Thinking",
+    "Tool",
+]

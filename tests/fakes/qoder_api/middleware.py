@@ -78,6 +78,7 @@ def json_body(request: web.Request) -> dict[str, Any]:
 
 class Gate:
     """The middleware of the fake. ``requests`` (shared with the server) records every request in order.
+    Multipart bodies are left for their handler to read (``json`` is None for them).
 
     Only 2xx answers are stored for idempotent replay, so a key can be retried after a 409 or an injected
     error.
@@ -88,6 +89,7 @@ class Gate:
         self.requests = requests
         self.faults: list[Fault] = []
         self.delays: list[Delay] = []
+        self.public_prefixes: tuple[str, ...] = ()  # paths served without the token (presigned downloads)
         self._idempotency: dict[tuple[str, str, str], tuple[str, int, bytes]] = {}
 
     def install(self, app: web.Application) -> None:
@@ -98,7 +100,7 @@ class Gate:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         request[_REQUEST_ID_KEY] = request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}"
-        body = await request.read()
+        body = b"" if request.content_type.startswith("multipart/") else await request.read()
         parsed: Any = None
         if body:
             try:
@@ -129,7 +131,8 @@ class Gate:
         fault = self._take_fault(request)
         if fault is not None and not fault.execute:
             raise fault.error()
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        public = request.path.startswith(self.public_prefixes)
+        if not public and request.headers.get("Authorization") != f"Bearer {self.token}":
             raise ApiError(401, "authentication_error", "Invalid API key or token.")
         if body and parsed is None:
             raise invalid("Request body is not valid JSON.")

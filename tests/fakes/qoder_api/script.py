@@ -8,6 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from tests.fakes.qoder_api.files import FakeFiles
 from tests.fakes.qoder_api.outcome import Grade, finish, grade
 from tests.fakes.qoder_api.session import FakeOutcome, FakeSession, Pending
 
@@ -55,6 +56,17 @@ class CustomTool:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """The agent delivers a file (built-in ``DeliverArtifacts``): it is stored in the fake's Files API
+    (downloadable unless told otherwise) and ``agent.artifact_delivered`` names it."""
+
+    filename: str
+    data: bytes
+    content_type: str = "text/plain"
+    downloadable: bool = True
+
+
+@dataclass(frozen=True)
 class Sleep:
     """Do nothing for a while (the session stays running)."""
 
@@ -92,7 +104,7 @@ class Hold:
     """Keep the turn running until it is interrupted or cancelled."""
 
 
-Step = Text | Thinking | Tool | CustomTool | Sleep | Raw | Error | End | Hold | Grade
+Step = Text | Thinking | Tool | CustomTool | Artifact | Sleep | Raw | Error | End | Hold | Grade
 
 # --------------------------------------------------------------------------------------------------
 # The player
@@ -113,6 +125,7 @@ class Player:
         self.credits_per_request = credits_per_request
         self.interrupt_stop_reason = interrupt_stop_reason
         self.scripts: deque[list[Step]] = deque()
+        self.files: FakeFiles | None = None  # where Artifact steps store their files
 
     def start(self, session: FakeSession, text: str) -> None:
         """A ``user.message`` with ``text`` was accepted: play the next script as a new turn."""
@@ -259,6 +272,20 @@ class Player:
             await self._pace()
             use = session.append("agent.custom_tool_use", name=step.name, input=step.input)
             session.pending[use["id"]] = Pending("custom")
+        elif isinstance(step, Artifact):
+            await self._pace()
+            if self.files is None:
+                raise RuntimeError("an Artifact step needs the fake's Files API")
+            file_id = self.files.add(
+                step.filename, step.content_type, step.data, downloadable=step.downloadable
+            )
+            session.append(
+                "agent.artifact_delivered",
+                file_id=file_id,
+                original_filename=step.filename,
+                content_type=step.content_type,
+                size=len(step.data),
+            )
         elif isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
         elif isinstance(step, Raw):

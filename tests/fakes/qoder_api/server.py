@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.qoder_api.errors import error_type as default_error_type
+from tests.fakes.qoder_api.files import PRESIGNED_PATH, FakeFiles
 from tests.fakes.qoder_api.middleware import Delay, Fault, Gate, RecordedRequest
 from tests.fakes.qoder_api.routes import InitialEvents, Routes
 from tests.fakes.qoder_api.script import Player, Step
@@ -55,6 +56,9 @@ class FakeQoder:
             self.sessions, heartbeat_interval=heartbeat_interval, unknown_cursor_status=unknown_cursor_status
         )
         self.stream_connects: list[StreamConnect] = self._streams.connects
+        self.files = FakeFiles(self.sessions)
+        self._player.files = self.files
+        self._gate.public_prefixes = (PRESIGNED_PATH,)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -66,10 +70,12 @@ class FakeQoder:
         self._gate.install(app)
         self._routes.add_to(app.router, BASE_PATH)
         self._streams.add_to(app.router, BASE_PATH)
+        self.files.add_to(app.router, BASE_PATH)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self._port = int(self._runner.addresses[0][1])
+        self.files.set_origin(f"http://127.0.0.1:{self._port}")
 
     async def stop(self) -> None:
         """Stop turns, end open streams and close the server."""
