@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -70,11 +71,19 @@ class RedactingTransport:
     def __init__(self, transport: Transport, secrets: Iterable[str]) -> None:
         self._transport = transport
         self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        # A secret JSON writes as itself can be looked for in one C-speed dump of the whole call.
+        self._plain = all(json.dumps(s, ensure_ascii=False)[1:-1] == s for s in self._secrets)
 
     async def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        if self._secrets:
+        if self._secrets and self._may_hold_secret(params):
             params = _redacted(params, self._secrets)
         return await self._transport(method, params)
+
+    def _may_hold_secret(self, params: Mapping[str, Any]) -> bool:
+        if not self._plain:
+            return True
+        dumped = json.dumps(params, ensure_ascii=False, default=str)
+        return any(secret in dumped for secret in self._secrets)
 
 
 def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
