@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from markdown_it.tree import SyntaxTreeNode
 
 from bot.render._cut import MRKDWN_FENCE, is_fence_line
 from bot.render._safety import escape, neutralise_url, safe_text
-from bot.render._tokenizer import parse
+from bot.render._tokenizer import normalized_lines, parse, parse_blocks
 
 RULE = "─" * 12
 _INDENT = "    "
@@ -28,8 +30,32 @@ def markdown_to_mrkdwn(markdown: str) -> str:
     Blocks are separated by a blank line; code block contents are kept verbatim apart from
     :func:`bot.render._safety.safe_text`; the result has balanced fences and no leading or trailing newlines.
     """
-    root = SyntaxTreeNode(parse(markdown))
-    return _join(_blocks(root.children)).strip("\n")
+    return _join(_top_level_blocks(markdown)).strip("\n")
+
+
+def _top_level_blocks(markdown: str) -> list[_Block]:
+    """The converted top-level blocks of ``markdown``, each converted on its own and remembered: a streamed
+    answer re-renders every frame, and only its last block has changed since the previous one."""
+    env: dict[str, Any] = {}
+    tokens = parse_blocks(markdown, env)
+    if env.get("references"):  # a reference link may use a definition from another block
+        return _convert(markdown)
+    lines = normalized_lines(markdown)
+    blocks: list[_Block] = []
+    for token in tokens:
+        if token.level == 0 and token.nesting >= 0 and token.map is not None:
+            start, end = token.map
+            blocks.extend(_convert_block("".join(f"{line}\n" for line in lines[start:end])))
+    return blocks
+
+
+@lru_cache(maxsize=4096)
+def _convert_block(source: str) -> tuple[_Block, ...]:
+    return tuple(_convert(source))
+
+
+def _convert(markdown: str) -> list[_Block]:
+    return _blocks(SyntaxTreeNode(parse(markdown)).children)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ structure, cheaply, for callers that need to know which lines form which blocks.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -14,6 +17,7 @@ def _dialect() -> MarkdownIt:
     return MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
+_NEWLINES = re.compile(r"\r\n?")  # markdown-it's own normalisation of line endings
 _full = _dialect()
 _blocks = _dialect()
 _blocks.core.ruler.disable(["inline", "text_join"])
@@ -24,7 +28,13 @@ def parse(markdown: str) -> list[Token]:
     return _full.parse(markdown)
 
 
-def parse_blocks(markdown: str) -> list[Token]:
+def parse_blocks(markdown: str, env: dict[str, Any] | None = None) -> list[Token]:
     """markdown-it's block tokens for ``markdown`` (``map`` holds each block's line range; inline tokens
-    have no children). Like markdown-it, a lone ``\\r`` counts as a line break."""
-    return _blocks.parse(markdown)
+    have no children). Like markdown-it, a lone ``\\r`` counts as a line break. ``env`` receives what the
+    parse collects (``references``: link reference definitions)."""
+    return _blocks.parse(markdown, env)
+
+
+def normalized_lines(markdown: str) -> list[str]:
+    """``markdown``'s lines as markdown-it numbers them in a token's ``map``."""
+    return _NEWLINES.sub("\n", markdown).replace("\0", "\ufffd").split("\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.outbox import RedactingTransport
+from bot.outbox._transport import RedactingTransport
 
 TOKEN = "xoxb-1234-abcd"
 

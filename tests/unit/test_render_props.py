@@ -12,7 +12,7 @@ from markdown_it import MarkdownIt
 
 from bot.render import SlackMessage, render_turn
 from bot.render._cut import is_fence_line, split_markdown, split_pieces
-from bot.render._mrkdwn import markdown_to_mrkdwn
+from bot.render._mrkdwn import _convert, _join, markdown_to_mrkdwn
 from bot.render._safety import safe_markdown
 from bot.turn import TextItem, ToolItem, TurnState
 
@@ -138,6 +138,15 @@ def test_conversion_is_safe(source: str) -> None:
     assert not SPECIAL_TOKEN.search(out)
     assert not BARE_BROADCAST.search(out)
     assert "<" not in OUR_LINK.sub("", out)
+
+
+markdownish = st.text(alphabet="ab -*_>#`~|\n\r\t1.[]():=\\<", max_size=400)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(markdown, markdownish))
+def test_converting_block_by_block_is_converting_the_whole(source: str) -> None:
+    assert markdown_to_mrkdwn(source) == _join(_convert(source)).strip("\n")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
