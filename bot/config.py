@@ -42,6 +42,7 @@ HINTS: dict[str, str] = {
     "OUTCOME_MAX_ITERATIONS": "how many evaluations an outcome gets before Qoder gives up, 1 to 20 (default 3)",
     "QODER_SESSION_URL": "a link to a session in the Qoder console with {session_id} in it, e.g. "
     "https://qoder.com/cloud/sessions/{session_id}",
+    "MAX_FILE_BYTES": "the largest file passed between Slack and Qoder, in bytes, e.g. 20971520 (20 MB)",
 }
 
 # Where the Qoder console shows a session, for the API hosts whose console is known.
@@ -104,6 +105,7 @@ class Settings(BaseSettings):
     REACTION_OUTCOME_MISSED: str = "x"
     OUTCOME_MAX_ITERATIONS: int = Field(default=3, ge=1, le=20)
     QODER_SESSION_URL: str = ""
+    MAX_FILE_BYTES: int = Field(default=20_971_520, gt=0)
 
     @field_validator(
         "STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", "ADMIN_USERS", mode="before"

@@ -22,6 +22,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.artifacts import ArtifactDelivery
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
 from bot.endpoints import BotView, add_routes
@@ -109,6 +110,7 @@ async def build(settings: Settings) -> Runtime:
         stream_mode=settings.STREAM_MODE,
         rollover_seconds=settings.STREAM_ROLLOVER_SECONDS,
         leases=TurnLeases(store, ttl=settings.RELAY_LEASE_SECONDS),
+        artifacts=ArtifactDelivery(qoder, store, outbox, max_bytes=settings.MAX_FILE_BYTES),
     )
     use_cases = UseCases.build(
         qoder,

@@ -16,11 +16,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bot import log_context, metrics
+from bot.artifacts import ArtifactDelivery
 from bot.interactive import stop_value
 from bot.leases import TurnLeases
 from bot.models import TurnRecord
 from bot.outbox import EditWriter, FramePacer, NativeStreamWriter, Outbox
-from bot.qoder import AuthenticationError, NotFoundError, PermissionDeniedError, QoderClient, QoderError
+from bot.qoder import (
+    ArtifactDelivered,
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    QoderClient,
+    QoderError,
+    QoderEvent,
+)
 from bot.render import SlackMessage, render_stream, render_turn
 from bot.store import Store
 from bot.turn import TurnState, fold
@@ -57,6 +66,7 @@ class Relay:
         stream_mode: str = "edit",
         rollover_seconds: float = 240.0,
         leases: TurnLeases | None = None,
+        artifacts: ArtifactDelivery | None = None,
     ) -> None:
         self._qoder = qoder
         self._leases = leases if leases is not None else TurnLeases(store)
@@ -70,6 +80,8 @@ class Relay:
         self._tasks: dict[str, asyncio.Task[None]] = {}  # the relay currently following each session
         self._running: set[asyncio.Task[None]] = set()  # every task not yet done, turn-end work included
         self._watch: asyncio.Task[None] | None = None
+        self._artifacts = artifacts
+        self._deliveries: set[asyncio.Task[None]] = set()  # files being delivered into threads
 
     @property
     def active_sessions(self) -> list[str]:
@@ -125,6 +137,8 @@ class Relay:
         the rest resumes in whichever process adopts the turns."""
         if self._watch is not None:
             self._watch.cancel()
+        if self._deliveries:  # a file half uploaded would be lost: its delivery was claimed
+            await asyncio.wait(list(self._deliveries), timeout=FLUSH_ON_SHUTDOWN_SECONDS)
         tasks = list(self._running)
         for task in tasks:
             task.cancel()
@@ -276,7 +290,7 @@ class Relay:
         recovered = False
         while True:
             try:
-                return await self._follow_stream(turn.session_id, publisher, state, cursor, make_frame)
+                return await self._follow_stream(turn, publisher, state, cursor, make_frame)
             except NotFoundError:
                 if recovered or not turn.start_event_id or cursor == turn.start_event_id:
                     raise
@@ -295,22 +309,24 @@ class Relay:
         outcome = seed.outcome.as_defined() if seed.outcome is not None else None
         state, cursor = TurnState(outcome=outcome), turn.start_event_id
         async for event in self._qoder.list_events(turn.session_id, after_id=turn.start_event_id):
+            self._deliver(turn, event)
             state = fold(state, event)
             cursor = event.resume_point or cursor
         return state, cursor
 
     async def _follow_stream(
         self,
-        session_id: str,
+        turn: TurnRecord,
         publisher: FramePacer[Frame],
         state: TurnState,
         cursor: str | None,
         make_frame: Callable[[TurnState, str | None], Frame],
     ) -> tuple[TurnState, str | None]:
-        stream = self._qoder.stream(session_id, last_event_id=cursor)
+        stream = self._qoder.stream(turn.session_id, last_event_id=cursor)
         try:
             async for event in stream:
                 metrics.qoder_event(event)
+                self._deliver(turn, event)
                 state = fold(state, event)
                 cursor = event.resume_point or cursor
                 publisher.show(make_frame(state, cursor))
@@ -319,6 +335,18 @@ class Relay:
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         return state, cursor
+
+    def _deliver(self, turn: TurnRecord, event: QoderEvent) -> None:
+        """Start delivering the file of an ``agent.artifact_delivered`` into the turn's thread, in the
+        background: neither the stream nor the end of the turn waits for it."""
+        if self._artifacts is None or not isinstance(event, ArtifactDelivered):
+            return
+        work = self._artifacts.deliver(turn.session_id, turn.thread, event)
+        task = asyncio.create_task(work, name=f"deliver {event.file_id}")
+        self._deliveries.add(task)
+        self._running.add(task)
+        task.add_done_callback(self._deliveries.discard)
+        task.add_done_callback(self._running.discard)
 
 
 def _stream_failure(error: QoderError) -> str:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.qoder import (
     AgentMessage,
     AgentThinking,
+    ArtifactDelivered,
     MessageDelta,
     MessagePreviewStart,
     ModelRequestEnd,
@@ -66,7 +67,19 @@ class ToolItem(BaseModel):
     custom: bool = False  # a client-side custom tool: the bridge must answer it (requires_action)
 
 
-TurnItem = TextItem | ToolItem
+class ArtifactItem(BaseModel):
+    """A file the agent delivered (``agent.artifact_delivered``); ``id`` is Qoder's file id. Delivering it
+    into the thread happens outside the fold (``bot.artifacts``)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["artifact"] = "artifact"
+    id: str
+    filename: str = ""
+    content_type: str = ""
+    size: int | None = None
+
+
+TurnItem = TextItem | ToolItem | ArtifactItem
 
 
 class TurnState(BaseModel):
@@ -139,6 +152,8 @@ def fold(state: TurnState, event: QoderEvent) -> TurnState:
             return _tool_result(state, event)
         case ToolConfirmation():
             return _tool_confirmation(state, event)
+        case ArtifactDelivered():
+            return _artifact(state, event)
         case ModelRequestEnd():
             return _model_request_end(state, event)
         case OutcomeDefined() | OutcomeGrading() | OutcomeVerdict():
@@ -262,6 +277,14 @@ def _tool_confirmation(state: TurnState, event: ToolConfirmation) -> TurnState:
             update={"status": "failed", "result": _short(event.deny_message or "Denied.")}
         )
     return state.model_copy(update={"items": _replace(state.items, tool, updated)})
+
+
+def _artifact(state: TurnState, event: ArtifactDelivered) -> TurnState:
+    file_id = event.file_id or event.id or _new_id("artifact", state)
+    if any(isinstance(item, ArtifactItem) and item.id == file_id for item in state.items):
+        return state  # a replayed event
+    item = ArtifactItem(id=file_id, filename=event.filename, content_type=event.content_type, size=event.size)
+    return state.model_copy(update={"items": (*state.items, item), "thinking": False, "notice": None})
 
 
 # --- status ---------------------------------------------------------------------------------------------

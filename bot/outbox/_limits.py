@@ -91,6 +91,8 @@ def slack_limits(
         "conversations.join": tier3,
         "views.open": tier4,
         "views.publish": tier4,
+        "files.getUploadURLExternal": tier4,  # the two calls of a file upload (files_upload_v2)
+        "files.completeUploadExternal": tier4,
         # "special", modelled like chat.postMessage: about one a second per conversation
         "assistant.threads.setStatus": (Rate(60.0, 60.0, 3.0, "channel"),),
     }

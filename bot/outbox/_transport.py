@@ -10,13 +10,17 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 
 MAX_RETRY_AFTER = 60.0
 REDACTED = "[redacted]"
+# Not a Web API method: slack_sdk's external upload flow (files.getUploadURLExternal, a POST of the bytes to
+# the URL it answers, files.completeUploadExternal). Params are ``files_upload_v2``'s keyword arguments.
+FILE_UPLOAD = "files_upload_v2"
+FILE_UPLOAD_METHODS = ("files.getUploadURLExternal", "files.completeUploadExternal")
 # Read methods that Slack wants form-encoded rather than as a JSON body.
 _FORM_METHODS = frozenset({"auth.test", "chat.getPermalink"})
 
@@ -55,12 +59,16 @@ class WebClientTransport:
 
     async def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            if method in _FORM_METHODS:
+            if method == FILE_UPLOAD:
+                response = await self._client.files_upload_v2(**params)
+            elif method in _FORM_METHODS:
                 response = await self._client.api_call(method, data=dict(params))
             else:
                 response = await self._client.api_call(method, json=dict(params))
         except SlackApiError as error:
-            raise _as_slack_error(method, error) from None
+            raise _as_slack_error(_method_of(error, method), error) from None
+        except SlackRequestError as error:  # the POST of a file's bytes to its upload URL failed
+            raise SlackError(method, "upload_failed") from error
         return dict(response.data) if isinstance(response.data, dict) else {}
 
 
@@ -87,6 +95,10 @@ class RedactingTransport:
 
 
 def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, bytes):  # a file's content
+        for secret in secrets:
+            value = value.replace(secret.encode(), REDACTED.encode())
+        return value
     if isinstance(value, str):
         for secret in secrets:
             if secret in value:
@@ -116,6 +128,13 @@ class CountedTransport:
             raise
         metrics.slack_call(method, "ok")
         return response
+
+
+def _method_of(error: SlackApiError, default: str) -> str:
+    """The Web API method that refused (a file upload makes several calls), from the URL it called."""
+    url = str(getattr(error.response, "api_url", "") or "")
+    called = url.rstrip("/").rsplit("/", 1)[-1]
+    return called if called in FILE_UPLOAD_METHODS else default
 
 
 def _as_slack_error(method: str, error: SlackApiError) -> SlackError:

@@ -17,7 +17,7 @@ from bot.outbox._keepers import ReactionKeeper, StatusKeeper
 from bot.outbox._limits import Limits
 from bot.outbox._scheduler import Grant, Priority, Scheduler, Want
 from bot.outbox._timing import Clock, Sleep
-from bot.outbox._transport import RateLimited, SlackError, Transport
+from bot.outbox._transport import FILE_UPLOAD, FILE_UPLOAD_METHODS, RateLimited, SlackError, Transport
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,33 @@ class WorkspaceOutbox:
         params = {"channel": channel, **payload, **({"thread_ts": thread_ts} if thread_ts else {})}
         response = await self.call("chat.postMessage", channel, params)
         return str(response["ts"])
+
+    async def upload(
+        self, channel: str, thread_ts: str, *, filename: str, title: str, content: bytes
+    ) -> dict[str, Any]:
+        """Share a file in the thread as a message of its own (``URGENT``: someone waits for it), within the
+        budget of each call the upload makes; returns Slack's completion answer, raises ``SlackError``."""
+        params = {
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "filename": filename,
+            "title": title,
+            "content": content,
+        }
+        for _ in range(_MAX_RATE_LIMITED):
+            for method in FILE_UPLOAD_METHODS:
+                await self.scheduler.acquire(Want(method, channel, Priority.URGENT))
+            try:
+                response = await self._transport(FILE_UPLOAD, params)
+            except SlackError as error:
+                if not error.rate_limited:
+                    raise
+                method = error.method if error.method in FILE_UPLOAD_METHODS else FILE_UPLOAD_METHODS[0]
+                self.scheduler.pause(method, channel, error.retry_after or 1.0)
+                continue
+            self._statuses.posted_in(channel, thread_ts)
+            return response
+        raise SlackError(FILE_UPLOAD, "ratelimited", 429)
 
     async def permalink(self, channel: str, ts: str) -> str:
         """A link to message ``ts``; raises ``SlackError`` when Slack refuses."""

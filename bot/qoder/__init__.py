@@ -1,7 +1,8 @@
 """Qoder Cloud Agents: the HTTP client, typed events and typed errors. All Qoder wire parsing lives here.
 
 Callers import from this package only. Public modules: ``client`` (``QoderClient``), ``events`` (the typed
-events), ``errors`` (the typed errors), ``session`` (``Session``), ``outcome`` (``OutcomeSpec``). Internals:
+events), ``errors`` (the typed errors), ``session`` (``Session``), ``outcome`` (``OutcomeSpec``), ``presigned``
+(``DownloadLink``, ``DownloadError``). Internals:
 ``_parse`` and ``_parse_outcome`` (wire frames to events, ``_wire`` reading single values), ``_previews``
 (linking previews to the message that completes them), ``_stream`` (the resumable SSE stream), ``_history``
 (List Events page by page) and ``_retry`` (what to retry and how long to wait).
@@ -24,6 +25,7 @@ from bot.qoder.errors import (
 from bot.qoder.events import (
     AgentMessage,
     AgentThinking,
+    ArtifactDelivered,
     MessageDelta,
     MessagePreviewStart,
     ModelRequestEnd,
@@ -47,13 +49,17 @@ from bot.qoder.events import (
     UserMessage,
 )
 from bot.qoder.outcome import OutcomeSpec
+from bot.qoder.presigned import DownloadError, DownloadLink
 from bot.qoder.session import Session, SessionStatus
 
 __all__ = [
     "AgentMessage",
     "AgentThinking",
+    "ArtifactDelivered",
     "AuthenticationError",
     "ConflictError",
+    "DownloadError",
+    "DownloadLink",
     "InvalidRequestError",
     "MessageDelta",
     "MessagePreviewStart",

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.qoder._parse_outcome import OUTCOME_PARSERS
-from bot.qoder._wire import content_text, number, string, timestamp
+from bot.qoder._wire import content_text, count, number, string, timestamp
 from bot.qoder.events import (
     AgentMessage,
     AgentThinking,
+    ArtifactDelivered,
     MessageDelta,
     MessagePreviewStart,
     ModelRequestEnd,
@@ -156,6 +157,16 @@ def _tool_result(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> Qod
     return ToolResult(tool_use_id=key, text=text, is_error=obj.get("is_error") is True, **base)
 
 
+def _artifact_delivered(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderEvent:
+    return ArtifactDelivered(
+        file_id=string(obj.get("file_id")) or "",
+        filename=string(obj.get("original_filename")) or string(obj.get("filename")) or "",
+        content_type=string(obj.get("content_type")) or "",
+        size=count(obj.get("size")),
+        **base,
+    )
+
+
 def _model_request_end(obj: Mapping[str, Any], kind: str, base: dict[str, Any]) -> QoderEvent:
     # §7 #17: model_usage is {credits} (observed) or token counts (SDK types) or absent; all optional
     usage = obj.get("model_usage")
@@ -274,6 +285,7 @@ _PARSERS = {
     "agent.custom_tool_use": _tool_use,
     "agent.tool_result": _tool_result,
     "agent.mcp_tool_result": _tool_result,
+    "agent.artifact_delivered": _artifact_delivered,
     "span.model_request_end": _model_request_end,
     "session.status_running": _status_running,
     "session.status_rescheduled": _status_running,

@@ -27,6 +27,7 @@ from bot.qoder._stream import resumable_stream
 from bot.qoder.errors import QoderError
 from bot.qoder.events import QoderEvent
 from bot.qoder.outcome import OutcomeSpec
+from bot.qoder.presigned import DownloadLink, fetch_presigned
 from bot.qoder.session import Session
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,19 @@ class QoderClient:
             backoff_max=self._backoff_max,
             timing=self._timing,
         )
+
+    # --- files the agent delivered ----------------------------------------------------------------------
+
+    async def file_download_url(self, file_id: str) -> DownloadLink:
+        """``GET /files/{id}/content``: a presigned link to the file's bytes. Only downloadable files have
+        one (others answer an error, e.g. ``PermissionDeniedError``)."""
+        data = await self._request("GET", f"/files/{quote(file_id, safe='')}/content")
+        return DownloadLink.from_wire(data)
+
+    async def download(self, link: DownloadLink, *, max_bytes: int) -> bytes:
+        """The bytes behind ``link``, fetched without this client's credentials; raises
+        ``bot.qoder.presigned.DownloadError`` (expired, too big, failed)."""
+        return await fetch_presigned(self._http, link.url, max_bytes=max_bytes, timeout=self._timeout)
 
     # --- plumbing -------------------------------------------------------------------------------------
 

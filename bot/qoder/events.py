@@ -119,6 +119,17 @@ class MessageDelta(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ArtifactDelivered(_Event):
+    """``agent.artifact_delivered``: the agent delivered the file ``file_id`` (download it with
+    ``QoderClient.file_download_url``). Fields the wire left out are empty (``size`` None)."""
+
+    file_id: str = ""
+    filename: str = ""
+    content_type: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelRequestEnd(_Event):
     """``span.model_request_end``: one model call ended; closes any open preview (§3.6)."""
 
@@ -237,6 +248,7 @@ QoderEvent = (
     | AgentThinking
     | ToolUse
     | ToolResult
+    | ArtifactDelivered
     | MessagePreviewStart
     | ThinkingPreviewStart
     | MessageDelta

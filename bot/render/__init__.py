@@ -5,9 +5,11 @@ content of a native stream (``StreamView``, with a ``TaskChunk`` per tool call);
 message from the bot, ``render_mrkdwn`` a longer one the caller wrote in mrkdwn, and
 ``render_turn_end_notice`` tells someone their long turn ended. ``plan_appends`` lays a stream's growing
 Markdown out over stream messages for the native-stream writer. ``outcome_line`` sums an outcome up on one
-line. ``escape`` makes literal text safe inside the bot's own mrkdwn.
+line. ``escape`` makes literal text safe inside the bot's own mrkdwn. ``artifact_name``, ``upload_title``,
+``upload_filename`` and ``format_size`` describe a file the agent delivered.
 """
 
+from bot.render._artifact import artifact_name, format_size, upload_filename, upload_title
 from bot.render._message import SlackMessage, render_mrkdwn, render_notice
 from bot.render._outcome import status_line as outcome_line
 from bot.render._safety import escape
@@ -21,10 +23,12 @@ __all__ = [
     "StreamView",
     "Streamed",
     "TaskChunk",
+    "artifact_name",
     "closing_chunks",
     "escape",
     "footer_blocks",
     "format_duration",
+    "format_size",
     "outcome_line",
     "plan_appends",
     "render_mrkdwn",
@@ -32,4 +36,6 @@ __all__ = [
     "render_stream",
     "render_turn",
     "render_turn_end_notice",
+    "upload_filename",
+    "upload_title",
 ]

@@ -13,12 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.render._artifact import artifact_title
 from bot.render._cut import closing_fence
 from bot.render._limits import STREAM_FOOTER_LIMIT, TASK_OUTPUT_LIMIT, TASK_TITLE_LIMIT, truncate
 from bot.render._outcome import card_title, grader_line, verdict
 from bot.render._safety import StreamEscaper, safe_plain
 from bot.render._timeline import CUT_OFF, NO_ANSWER, outcome_lines, tool_summary, turn_footer
-from bot.turn import ToolItem, ToolStatus, TurnState
+from bot.turn import ArtifactItem, ToolItem, ToolStatus, TurnState
 from bot.turn_outcome import OutcomeState
 
 TaskStatus = Literal["pending", "in_progress", "complete", "error"]
@@ -76,6 +77,11 @@ def render_stream(state: TurnState, *, now: float | None = None) -> StreamView:
     for item in state.items:
         if isinstance(item, ToolItem):
             tasks.append(_task(item, sum(map(len, out))))
+            continue
+        if isinstance(item, ArtifactItem):
+            tasks.append(
+                TaskChunk(f"artifact-{item.id}", artifact_title(item), "complete", "", sum(map(len, out)))
+            )
             continue
         text = item.text.lstrip("\n") if item.partial else item.text.strip("\n")
         if not text:

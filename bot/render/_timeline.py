@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeGuard
 
+from bot.render._artifact import artifact_line
 from bot.render._limits import (
     APPROVAL_TOOL_NAME_LIMIT,
     STATUS_NOTICE_LIMIT,
@@ -14,7 +15,7 @@ from bot.render._limits import (
 from bot.render._message import Part, SlackMessage, approval_buttons, build_messages
 from bot.render._outcome import grader_line, running_lines, verdict
 from bot.render._safety import safe_text
-from bot.turn import TextItem, ToolItem, TurnItem, TurnState
+from bot.turn import ArtifactItem, TextItem, ToolItem, TurnItem, TurnState
 
 CUT_OFF = "_(cut off)_"  # after a text the agent did not finish
 NO_ANSWER = "_No answer._"  # a finished turn that showed nothing
@@ -111,12 +112,15 @@ def _running(state: TurnState) -> list[Part]:
 
 
 def _timeline(items: Iterable[TurnItem]) -> list[Part]:
-    """Parts in stream order: consecutive tool calls share one section, one line each."""
+    """Parts in stream order: consecutive tool calls and delivered files share one section, one line each."""
     parts: list[Part] = []
     tools: list[str] = []
     for item in items:
         if isinstance(item, ToolItem):
             tools.append(tool_line(item))
+            continue
+        if isinstance(item, ArtifactItem):
+            tools.append(artifact_line(item))
             continue
         if tools:
             parts.append(Part("section", "\n".join(tools)))
@@ -135,6 +139,8 @@ def _finished(state: TurnState, now: float | None) -> list[Part]:
         summary = [" · ".join([*summary, verdict(state.outcome)]), grader_line(state.outcome)]
     parts = [Part("context", "\n".join(line for line in summary if line))] if summary else []
     parts += [part for item in state.items if isinstance(item, TextItem) for part in _answer(item)]
+    files = [artifact_line(item) for item in state.items if isinstance(item, ArtifactItem)]
+    parts += [Part("section", "\n".join(files))] if files else []
     parts += [
         Part("section", line) for line in outcome_lines(state, [t for t in tools if t.status == "waiting"])
     ]

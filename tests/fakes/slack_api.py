@@ -19,6 +19,7 @@ Behaviour mirrors Slack where it matters to the bridge:
 * conversations and the bot's membership (`slack_channels`: `not_in_channel`, `conversations.join`, …),
   modals and the Home tab (`slack_views`: trigger ids, Block Kit rules), `missing_scope` for a method whose
   scope was not granted (`slack_scopes`; only when `scopes` is given), and `chat.postEphemeral`;
+* the external file upload flow of `files_upload_v2` (`slack_uploads`; shared files in `uploads`);
 * slash-command `response_url`s: each takes at most 5 answers within 30 minutes, each with text or valid
   blocks (`used_url`, `expired_url`, `no_text`, `invalid_blocks` otherwise);
 * `delay(method, seconds)` makes every later answer to `method` that much slower (a slow Slack).
@@ -53,6 +54,7 @@ from tests.fakes.slack_content import (
 from tests.fakes.slack_ephemeral import Ephemeral, Ephemerals
 from tests.fakes.slack_responses import ResponseUrlPost, check_response
 from tests.fakes.slack_scopes import needed_scope
+from tests.fakes.slack_uploads import UPLOAD_METHODS, UPLOAD_RATE, Uploads
 from tests.fakes.slack_views import ViewError, Views
 
 T = TypeVar("T")
@@ -147,7 +149,9 @@ class FakeSlack:
         self.socket_url: str | None = (
             None  # set to a Socket Mode server's ws:// URL to enable apps.connections.open
         )
-        self.rate_limits: dict[str, RateLimit] = dict(rate_limits or {})
+        self.rate_limits: dict[str, RateLimit] = {m: RateLimit(*UPLOAD_RATE) for m in UPLOAD_METHODS}
+        self.rate_limits.update(rate_limits or {})
+        self.uploads = Uploads(lambda: self.base_url, self._share_files)
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.statuses: dict[tuple[str, str], str] = {}
@@ -194,6 +198,8 @@ class FakeSlack:
             "views.open": self.views.open,
             "views.publish": self.views.publish,
             "conversations.replies": self._conversations_replies,
+            "files.getUploadURLExternal": self.uploads.get_upload_url,
+            "files.completeUploadExternal": self.uploads.complete,
         }
 
     # ----------------------------------------------------------------------------------------- lifecycle
@@ -203,6 +209,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{rest:.*}", self._handle_response_url)
+        self.uploads.add_to(app.router)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -544,6 +551,17 @@ class FakeSlack:
             body["warning"] = "message_truncated"
             body["response_metadata"] = {"warnings": ["message_truncated"]}
         return body
+
+    def _share_files(
+        self, channel: str, thread_ts: str | None, text: str, files: list[dict[str, Any]]
+    ) -> None:
+        """files.completeUploadExternal shares files: the bot's message carrying them."""
+        self.conversations.check_post(channel)
+        msg = Message(channel=channel, ts=self._next_ts(), thread_ts=thread_ts, bot_id=self.bot_id, text=text)
+        msg.files = files
+        msg.versions.append(text)
+        self.messages[(channel, msg.ts)] = msg
+        self._bot_posted_in_thread(channel, thread_ts)
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         msg = self._message(args)

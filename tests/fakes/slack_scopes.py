@@ -27,6 +27,8 @@ METHOD_SCOPES: dict[str, str] = {
     "reactions.remove": "reactions:write",
     "conversations.join": "channels:join",
     "users.info": "users:read",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
 
 # Methods whose scope depends on the kind of conversation (public, private, im, mpim).

@@ -40,6 +40,7 @@ NAMES = [
     "OUTCOME_MAX_ITERATIONS",
     "QODER_SESSION_URL",
     "REACTION_OUTCOME_MISSED",
+    "MAX_FILE_BYTES",
 ]
 
 
@@ -101,6 +102,19 @@ def test_operator_limits_and_logging_have_safe_defaults_and_named_errors(
         load_settings()
     named = {problem.split(":", 1)[0] for problem in caught.value.problems}
     assert named == {"LOG_FORMAT", "LOG_LEVEL", "USER_TURNS_PER_MINUTE", "MAX_MESSAGE_CHARS"}
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "20MB"])
+def test_max_file_bytes_is_a_positive_number_of_bytes(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().MAX_FILE_BYTES == 20_971_520
+    monkeypatch.setenv("MAX_FILE_BYTES", "1024")
+    assert load_settings().MAX_FILE_BYTES == 1024
+    monkeypatch.setenv("MAX_FILE_BYTES", bad)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert [problem.split(":", 1)[0] for problem in caught.value.problems] == ["MAX_FILE_BYTES"]
 
 
 def test_http_mode_needs_the_signing_secret(monkeypatch: pytest.MonkeyPatch) -> None:

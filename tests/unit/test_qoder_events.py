@@ -330,11 +330,11 @@ def test_malformed_json_gives_none_and_logs_at_debug(caplog: pytest.LogCaptureFi
 
 
 def test_unknown_types_are_kept_as_unknown() -> None:
-    event = frame({"type": "agent.artifact_delivered", "id": "e", "file_id": "f"})
+    event = frame({"type": "agent.thread_message_sent", "id": "e", "to_session_thread_id": "f"})
     assert (
         isinstance(event, Unknown)
-        and event.type == "agent.artifact_delivered"
-        and event.data["file_id"] == "f"
+        and event.type == "agent.thread_message_sent"
+        and event.data["to_session_thread_id"] == "f"
     )
 
 
