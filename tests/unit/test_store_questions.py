@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.models import PendingQuestion, TurnRecord
-from bot.store import SqliteStore, Store
-from bot.store import sqlite_schema
+from bot.store import SqliteStore, Store, sqlite_schema
 from tests.unit.test_store import T1, T2, store_of_kind, turn
 
 

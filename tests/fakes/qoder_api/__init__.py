@@ -16,7 +16,7 @@ which puts them together). The undocumented choices each makes are stated in its
 """
 
 from tests.fakes.qoder_api.outcome import Grade
-from tests.fakes.qoder_api.script import End, Error, Hold, Sleep, Text, Thinking, Tool
+from tests.fakes.qoder_api.script import CustomTool, End, Error, Hold, Sleep, Text, Thinking, Tool
 from tests.fakes.qoder_api.server import FakeQoder
 
-__all__ = ["End", "Error", "FakeQoder", "Grade", "Hold", "Sleep", "Text", "Thinking", "Tool"]
+__all__ = ["CustomTool", "End", "Error", "FakeQoder", "Grade", "Hold", "Sleep", "Text", "Thinking", "Tool"]
