@@ -200,3 +200,19 @@ async def test_a_pause_left_unanswered_by_a_crash_is_answered_at_startup(
         await second.stop()
     assert [error for _, error in results(qoder)] == [True]
     assert qoder.user_messages() == ["page someone"]
+
+
+async def test_a_stop_reaction_on_the_question_stops_the_run(
+    asking_bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    qoder.script([CustomTool("ask_user", {"question": "Drop the table?"})], [Text("Dropped.")])
+    ts = await mention(slack, events, "tidy the database")
+    await eventually(lambda: questions(slack, ts), message=thread_text(slack, CHANNEL, ts))
+    question = next(m for m in slack.bot_replies(CHANNEL, ts) if "The agent asks" in slack.visible_text(m))
+
+    assert await events.send(events.reaction(CHANNEL, "U2", "octagonal_sign", question.ts)) == 200
+    await eventually(
+        lambda: "Stopped" in thread_text(slack, CHANNEL, ts), message=thread_text(slack, CHANNEL, ts)
+    )
+    assert qoder.interrupts() == 1
+    assert "Dropped." not in thread_text(slack, CHANNEL, ts)
