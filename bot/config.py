@@ -43,6 +43,8 @@ HINTS: dict[str, str] = {
     "QODER_SESSION_URL": "a link to a session in the Qoder console with {session_id} in it, e.g. "
     "https://qoder.com/cloud/sessions/{session_id}",
     "MAX_FILE_BYTES": "the largest file passed between Slack and Qoder, in bytes, e.g. 20971520 (20 MB)",
+    "CUSTOM_TOOLS": "comma-separated tool=handler pairs naming the built-in handler that answers each custom "
+    "tool of the agent, e.g. ask_user=ask_thread (handlers: ask_thread)",
 }
 
 # Where the Qoder console shows a session, for the API hosts whose console is known.
@@ -52,6 +54,7 @@ CONSOLE_SESSION_URLS = {
 }
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+ToolHandlers = Annotated[dict[str, str], NoDecode]
 
 
 class ConfigError(Exception):
@@ -106,6 +109,7 @@ class Settings(BaseSettings):
     OUTCOME_MAX_ITERATIONS: int = Field(default=3, ge=1, le=20)
     QODER_SESSION_URL: str = ""
     MAX_FILE_BYTES: int = Field(default=20_971_520, gt=0)
+    CUSTOM_TOOLS: ToolHandlers = {}
 
     @field_validator(
         "STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", "ADMIN_USERS", mode="before"
@@ -176,6 +180,31 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and (not value.startswith(("http://", "https://")) or "{session_id}" not in value):
             raise ValueError("must be an http(s) URL containing {session_id}")
+        return value
+
+    @field_validator("CUSTOM_TOOLS", mode="before")
+    @classmethod
+    def _tool_pairs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in (part.strip() for part in value.split(",")):
+            if not part:
+                continue
+            tool, sep, handler = (piece.strip() for piece in part.partition("="))
+            if not sep or not tool or not handler:
+                raise ValueError(f"{part!r} is not tool=handler")
+            pairs[tool] = handler
+        return pairs
+
+    @field_validator("CUSTOM_TOOLS")
+    @classmethod
+    def _known_handlers(cls, value: dict[str, str]) -> dict[str, str]:
+        from bot.threads.custom_tools import HANDLERS  # the registry lives with the use case
+
+        for handler in value.values():
+            if handler not in HANDLERS:
+                raise ValueError(f"{handler!r} is not a handler; known: {', '.join(sorted(HANDLERS))}")
         return value
 
     @model_validator(mode="after")

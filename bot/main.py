@@ -137,6 +137,7 @@ async def build(settings: Settings) -> Runtime:
             outcome_max_iterations=settings.OUTCOME_MAX_ITERATIONS,
             session_url=settings.session_url,
         ),
+        custom_tools=settings.CUSTOM_TOOLS,
     )
     app = AsyncApp(
         client=slack,
@@ -209,6 +210,7 @@ async def serve(
         resumed = await runtime.relay.resume_all()
         runtime.relay.watch()  # adopt the turns of replicas that stop
         runtime.use_cases.intake.recover_in_background()
+        runtime.use_cases.custom_tools.recover_in_background()  # pauses a crash left unanswered
         runtime.ready = True
         log.info(
             "ready (%s mode, port %d, %d unfinished turn(s) in the store)",

@@ -115,3 +115,17 @@ class ChannelDefaults:
     def empty(self) -> bool:
         """Nothing set: the channel uses the deployment's defaults."""
         return not (self.agent_id or self.environment_id)
+
+
+@dataclass(frozen=True)
+class PendingQuestion:
+    """A question an agent's custom tool asked in a thread (``ask_thread``), waiting for a person's reply:
+    the answer goes back as the result of tool use ``tool_use_id`` of ``session_id``. ``asked_of`` is the
+    person the question mentions, ``asked_at`` when it was asked (epoch seconds; the oldest is answered first).
+    """
+
+    thread: ThreadKey
+    session_id: str
+    tool_use_id: str
+    asked_of: str = ""
+    asked_at: float = 0.0

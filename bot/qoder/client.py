@@ -168,6 +168,19 @@ class QoderClient:
             event["deny_message"] = deny_message
         return await self._send_events(session_id, [event], idempotency_key)
 
+    async def custom_tool_result(
+        self, session_id: str, tool_use_id: str, *, text: str, is_error: bool, idempotency_key: str
+    ) -> str:
+        """Answer a custom tool call the paused turn waits on (``user.custom_tool_result``, §4) with ``text``
+        (``is_error``: the tool failed or does not exist here); returns the echo id."""
+        event: dict[str, Any] = {
+            "type": "user.custom_tool_result",
+            "custom_tool_use_id": tool_use_id,
+            "content": [{"type": "text", "text": text}],
+            "is_error": is_error,
+        }
+        return await self._send_events(session_id, [event], idempotency_key)
+
     def list_events(
         self, session_id: str, *, after_id: str | None = None, limit: int = 100
     ) -> AsyncIterator[QoderEvent]:

@@ -5,14 +5,15 @@ content of a native stream (``StreamView``, with a ``TaskChunk`` per tool call);
 message from the bot, ``render_mrkdwn`` a longer one the caller wrote in mrkdwn, and
 ``render_turn_end_notice`` tells someone their long turn ended. ``plan_appends`` lays a stream's growing
 Markdown out over stream messages for the native-stream writer. ``outcome_line`` sums an outcome up on one
-line. ``escape`` makes literal text safe inside the bot's own mrkdwn. ``artifact_name``, ``upload_title``,
-``upload_filename`` and ``format_size`` describe a file the agent delivered.
+line. ``escape`` makes literal text safe inside the bot's own mrkdwn; ``safe_text`` also neutralises
+broadcasts, for the agent's words. ``artifact_name``, ``upload_title``, ``upload_filename`` and
+``format_size`` describe a file the agent delivered.
 """
 
 from bot.render._artifact import artifact_name, format_size, upload_filename, upload_title
 from bot.render._message import SlackMessage, render_mrkdwn, render_notice
 from bot.render._outcome import status_line as outcome_line
-from bot.render._safety import escape
+from bot.render._safety import escape, safe_text
 from bot.render._stream import StreamView, TaskChunk, render_stream
 from bot.render._stream_plan import Append, Streamed, closing_chunks, footer_blocks, plan_appends
 from bot.render._timeline import format_duration, render_turn, render_turn_end_notice
@@ -36,6 +37,7 @@ __all__ = [
     "render_stream",
     "render_turn",
     "render_turn_end_notice",
+    "safe_text",
     "upload_filename",
     "upload_title",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.models import ChannelDefaults, PendingQuestion, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 
 
 class Store(Protocol):
@@ -57,6 +57,19 @@ class Store(Protocol):
 
     async def active_turns(self) -> list[TurnRecord]:
         """All turn records with ``active`` set (for resuming relays after a restart)."""
+
+    async def inactive_turns(self, since: float) -> list[TurnRecord]:
+        """Turn records without ``active`` whose ``updated_at`` is ``since`` or later, oldest first (for
+        answering, after a restart, the custom tools of turns that paused just before it)."""
+
+    async def save_question(self, question: PendingQuestion) -> None:
+        """Remember a question waiting in ``question.thread`` (replacing one of the same tool use)."""
+
+    async def questions_in(self, thread: ThreadKey) -> list[PendingQuestion]:
+        """The questions waiting in ``thread``, oldest ``asked_at`` first."""
+
+    async def delete_question(self, thread: ThreadKey, tool_use_id: str) -> None:
+        """Forget the question of ``tool_use_id`` in ``thread`` (no-op if absent)."""
 
     async def enqueue(self, session_id: str, message: QueuedMessage) -> None:
         """Append to the session's FIFO of messages waiting for the running turn to end."""

@@ -11,6 +11,7 @@ Keys (all under ``prefix``)::
     seen:{key}                     "1", SET NX PX ttl        de-duplication claims
     turn:{session_id}              JSON TurnRecord
     active-turns                   set of session ids whose turn is active
+    questions:{thread}             hash tool use id → JSON PendingQuestion, waiting for a reply
     queue:{session_id}             list of JSON QueuedMessage, oldest first
     inbox:{thread}                 list of JSON QueuedMessage, oldest first
     lock:{thread}                  lease token of the replica holding the thread's lock (see ``Leases``)
@@ -28,12 +29,12 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 
-from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.models import ChannelDefaults, PendingQuestion, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store.lease import DEFAULT_LEASE_TTL, Leases
 from bot.store.locks import LocalLocks
 from bot.store.redis_lists import MessageLists, text, texts
 from bot.store.redis_upgrade import move_legacy_inboxes
-from bot.store.serialize import CHANNEL_DEFAULTS, SESSION, TURN
+from bot.store.serialize import CHANNEL_DEFAULTS, QUESTION, SESSION, TURN
 
 __all__ = ["RedisStore"]
 
@@ -221,6 +222,29 @@ class RedisStore:
         # A turn saved inactive between the two reads is filtered out here rather than returned stale.
         turns = [TURN.from_json(raw) for raw in raws if raw is not None]
         return sorted((t for t in turns if t.active), key=lambda t: (t.updated_at, t.session_id))
+
+    async def inactive_turns(self, since: float) -> list[TurnRecord]:
+        # Turns are not indexed by time: a scan, which only startup makes.
+        keys = [key async for key in self._redis.scan_iter(match=self._key("turn", "*"), count=500)]
+        if not keys:
+            return []
+        turns = [TURN.from_json(raw) for raw in await self._redis.mget(keys) if raw is not None]
+        chosen = (t for t in turns if not t.active and t.updated_at >= since)
+        return sorted(chosen, key=lambda t: (t.updated_at, t.session_id))
+
+    # -- questions --------------------------------------------------------------------------------
+
+    async def save_question(self, question: PendingQuestion) -> None:
+        key = self._key("questions", str(question.thread))
+        await self._redis.hset(key, question.tool_use_id, QUESTION.to_json(question))
+
+    async def questions_in(self, thread: ThreadKey) -> list[PendingQuestion]:
+        raws = await self._redis.hvals(self._key("questions", str(thread)))
+        questions = [QUESTION.from_json(raw) for raw in raws]
+        return sorted(questions, key=lambda q: (q.asked_at, q.tool_use_id))
+
+    async def delete_question(self, thread: ThreadKey, tool_use_id: str) -> None:
+        await self._redis.hdel(self._key("questions", str(thread)), tool_use_id)
 
     # -- queue ----------------------------------------------------------------------------------
 

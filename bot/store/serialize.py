@@ -15,9 +15,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, TurnRecord
+from bot.models import ChannelDefaults, PendingQuestion, QueuedMessage, SessionRecord, TurnRecord
 
-__all__ = ["CHANNEL_DEFAULTS", "MESSAGE", "SESSION", "TURN", "Codec"]
+__all__ = ["CHANNEL_DEFAULTS", "MESSAGE", "QUESTION", "SESSION", "TURN", "Codec"]
 
 R = TypeVar("R")
 
@@ -59,3 +59,4 @@ SESSION = Codec(SessionRecord)
 TURN = Codec(TurnRecord)
 MESSAGE = Codec(QueuedMessage)
 CHANNEL_DEFAULTS = Codec(ChannelDefaults)
+QUESTION = Codec(PendingQuestion)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
-from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.models import ChannelDefaults, PendingQuestion, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store import sqlite_queries as q
 from bot.store.locks import LocalLocks
 from bot.store.sqlite_schema import SCHEMA_VERSION, connect
@@ -151,6 +151,20 @@ class SqliteStore:
 
     async def active_turns(self) -> list[TurnRecord]:
         return await self._run(q.active_turns)
+
+    async def inactive_turns(self, since: float) -> list[TurnRecord]:
+        return await self._run(lambda conn: q.inactive_turns(conn, since))
+
+    # -- questions ------------------------------------------------------------------------------
+
+    async def save_question(self, question: PendingQuestion) -> None:
+        await self._run(lambda conn: q.save_question(conn, question))
+
+    async def questions_in(self, thread: ThreadKey) -> list[PendingQuestion]:
+        return await self._run(lambda conn: q.questions_in(conn, thread))
+
+    async def delete_question(self, thread: ThreadKey, tool_use_id: str) -> None:
+        await self._run(lambda conn: q.delete_question(conn, thread, tool_use_id))
 
     # -- queue ----------------------------------------------------------------------------------
 

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.models import ChannelDefaults, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
-from bot.store.sqlite_rows import CHANNEL_DEFAULTS_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
+from bot.models import ChannelDefaults, PendingQuestion, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.store.sqlite_rows import (
+    CHANNEL_DEFAULTS_COLUMNS,
+    MESSAGE_COLUMNS,
+    QUESTION_COLUMNS,
+    SESSION_COLUMNS,
+    TURN_COLUMNS,
+)
 
 __all__ = [
     "INBOX",
@@ -17,13 +23,17 @@ __all__ = [
     "MessageLists",
     "active_turns",
     "claim_event",
+    "delete_question",
     "get_channel_defaults",
     "get_session",
     "get_turn",
+    "inactive_turns",
     "index_message",
     "prune_expired",
+    "questions_in",
     "release_event",
     "save_channel_defaults",
+    "save_question",
     "save_session",
     "save_turn",
     "sessions_in_channel",
@@ -36,6 +46,7 @@ _S = SESSION_COLUMNS
 _T = TURN_COLUMNS
 _M = MESSAGE_COLUMNS
 _D = CHANNEL_DEFAULTS_COLUMNS
+_Q = QUESTION_COLUMNS
 
 # -- sessions ---------------------------------------------------------------------------------------
 
@@ -155,6 +166,32 @@ def active_turns(conn: sqlite3.Connection) -> list[TurnRecord]:
         f"SELECT {_T.sql} FROM turns WHERE active = 1 ORDER BY updated_at, session_id"
     ).fetchall()
     return [_T.record(row) for row in rows]
+
+
+def inactive_turns(conn: sqlite3.Connection, since: float) -> list[TurnRecord]:
+    rows = conn.execute(
+        f"SELECT {_T.sql} FROM turns WHERE active = 0 AND updated_at >= ? ORDER BY updated_at, session_id",
+        (since,),
+    ).fetchall()
+    return [_T.record(row) for row in rows]
+
+
+# -- questions waiting for a reply ------------------------------------------------------------------
+
+
+def save_question(conn: sqlite3.Connection, question: PendingQuestion) -> None:
+    conn.execute(f"INSERT OR REPLACE INTO questions ({_Q.sql}) VALUES ({_Q.marks})", _Q.values(question))
+
+
+def questions_in(conn: sqlite3.Connection, thread: ThreadKey) -> list[PendingQuestion]:
+    rows = conn.execute(
+        f"SELECT {_Q.sql} FROM questions WHERE thread = ? ORDER BY asked_at, tool_use_id", (str(thread),)
+    ).fetchall()
+    return [_Q.record(row) for row in rows]
+
+
+def delete_question(conn: sqlite3.Connection, thread: ThreadKey, tool_use_id: str) -> None:
+    conn.execute("DELETE FROM questions WHERE thread = ? AND tool_use_id = ?", (str(thread), tool_use_id))
 
 
 # -- message lists: session queues and thread inboxes -----------------------------------------------

@@ -6,9 +6,16 @@ import json
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from bot.store.serialize import CHANNEL_DEFAULTS, MESSAGE, SESSION, TURN, Codec
+from bot.store.serialize import CHANNEL_DEFAULTS, MESSAGE, QUESTION, SESSION, TURN, Codec
 
-__all__ = ["CHANNEL_DEFAULTS_COLUMNS", "MESSAGE_COLUMNS", "SESSION_COLUMNS", "TURN_COLUMNS", "Columns"]
+__all__ = [
+    "CHANNEL_DEFAULTS_COLUMNS",
+    "MESSAGE_COLUMNS",
+    "QUESTION_COLUMNS",
+    "SESSION_COLUMNS",
+    "TURN_COLUMNS",
+    "Columns",
+]
 
 R = TypeVar("R")
 
@@ -52,3 +59,4 @@ SESSION_COLUMNS = Columns(SESSION)
 TURN_COLUMNS = Columns(TURN)
 MESSAGE_COLUMNS = Columns(MESSAGE)
 CHANNEL_DEFAULTS_COLUMNS = Columns(CHANNEL_DEFAULTS)
+QUESTION_COLUMNS = Columns(QUESTION)

@@ -10,7 +10,13 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from bot.store.sqlite_rows import CHANNEL_DEFAULTS_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, TURN_COLUMNS
+from bot.store.sqlite_rows import (
+    CHANNEL_DEFAULTS_COLUMNS,
+    MESSAGE_COLUMNS,
+    QUESTION_COLUMNS,
+    SESSION_COLUMNS,
+    TURN_COLUMNS,
+)
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect"]
 
@@ -117,7 +123,19 @@ _RELAY_LEASES: Step = (
     )""",
 )
 
-MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _STARTS, _RELAY_LEASES)
+# 5: questions an agent's custom tool asked in a thread, waiting for a person's reply (``ask_thread``).
+_QUESTIONS: Step = (
+    """CREATE TABLE questions (
+        thread       TEXT NOT NULL,
+        session_id   TEXT NOT NULL,
+        tool_use_id  TEXT NOT NULL,
+        asked_of     TEXT NOT NULL DEFAULT '',
+        asked_at     REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (thread, tool_use_id)
+    )""",
+)
+
+MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _STARTS, _RELAY_LEASES, _QUESTIONS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables that hold a record, and the columns (named after its fields) that it must have.
@@ -127,6 +145,7 @@ _RECORD_COLUMNS = {
     "queue": MESSAGE_COLUMNS.names,
     "inbox": MESSAGE_COLUMNS.names,
     "channel_defaults": CHANNEL_DEFAULTS_COLUMNS.names,
+    "questions": QUESTION_COLUMNS.names,
 }
 
 

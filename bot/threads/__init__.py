@@ -1,11 +1,13 @@
 """The use cases, one module each: ``intake`` (a message arrives), ``sessions`` (a thread's session and
 queue), ``controls`` (stop, approvals), ``thread_commands`` (the ``!`` commands, read by ``command_text``),
 ``queries`` (sessions and health, within deadlines), ``starts`` (``/qoder new`` and the Ask Qoder shortcut),
-``commands`` (the other ``/qoder`` answers), ``defaults`` (channel defaults) and ``home`` (the App Home tab).
+``commands`` (the other ``/qoder`` answers), ``defaults`` (channel defaults), ``home`` (the App Home tab) and
+``custom_tools`` (answering the agent's custom tool calls).
 ``UseCases`` bundles what the Slack listeners call; ``build`` wires them over the lower layers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.models import TurnRecord
@@ -15,6 +17,7 @@ from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
 from bot.threads.commands import Commands, ReplyTo
 from bot.threads.controls import Controls
+from bot.threads.custom_tools import CustomTools
 from bot.threads.defaults import Defaults
 from bot.threads.feedback import Feedback
 from bot.threads.home import Home
@@ -28,6 +31,7 @@ from bot.turn import TurnState
 __all__ = [
     "Commands",
     "Controls",
+    "CustomTools",
     "Defaults",
     "Home",
     "IncomingMessage",
@@ -57,9 +61,15 @@ class UseCases:
     starts: Starts
     commands: Commands
     home: Home
+    custom_tools: CustomTools
 
     async def turn_ended(self, turn: TurnRecord, state: TurnState) -> None:
-        """The relay's report that a turn ended: send what waits behind it."""
+        """The relay's report that a turn ended: send what waits behind it. A paused turn's custom tools
+        are answered."""
+        if state.phase == "needs_action":
+            await self.custom_tools.on_pause(turn, state)
+        else:
+            await self.custom_tools.turn_over(turn)
         await self.sessions.turn_ended(turn, state)
 
     async def aclose(self) -> None:
@@ -76,14 +86,19 @@ class UseCases:
         config: ThreadsConfig,
         *,
         background: Background | None = None,
+        custom_tools: Mapping[str, str] | None = None,
     ) -> UseCases:
+        """``custom_tools``: ``CUSTOM_TOOLS``, the built-in handler of each custom tool name."""
         background = background if background is not None else Background()
         feedback = Feedback(outbox, store)
         defaults = Defaults(store, config)
         sessions = Sessions(qoder, store, relay, feedback, config, background, defaults)
-        controls = Controls(qoder, store, relay, feedback)
+        tools = CustomTools(
+            qoder, store, relay, outbox, feedback, background, custom_tools, reactions=config.reactions
+        )
+        controls = Controls(qoder, store, relay, feedback, tools)
         thread_commands = ThreadCommands(qoder, store, sessions, controls, feedback, config)
-        intake = Intake(store, sessions, feedback, outbox, config, background, thread_commands)
+        intake = Intake(store, sessions, feedback, outbox, config, background, thread_commands, tools)
         queries = Queries(qoder, store, relay, outbox)
         return cls(
             intake=intake,
@@ -94,4 +109,5 @@ class UseCases:
             starts=Starts(intake, outbox, config),
             commands=Commands(queries, controls, defaults, store, outbox),
             home=Home(queries, defaults, outbox),
+            custom_tools=tools,
         )

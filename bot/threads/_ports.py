@@ -46,6 +46,10 @@ class QoderSessions(Protocol):
         self, session_id: str, tool_use_id: str, *, allow: bool, idempotency_key: str, deny_message: str = ""
     ) -> str: ...
 
+    async def custom_tool_result(
+        self, session_id: str, tool_use_id: str, *, text: str, is_error: bool, idempotency_key: str
+    ) -> str: ...
+
 
 class TurnRelay(Protocol):
     """Follows running turns into Slack."""

@@ -9,6 +9,7 @@ from bot.qoder import QoderError
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import claim, explain
+from bot.threads.custom_tools import CustomTools
 from bot.threads.feedback import Feedback
 from bot.turn import TurnState
 
@@ -18,11 +19,19 @@ log = logging.getLogger(__name__)
 class Controls:
     """Stop and approvals; each request is acted on once, however often Slack delivers it."""
 
-    def __init__(self, qoder: QoderSessions, store: Store, relay: TurnRelay, feedback: Feedback) -> None:
+    def __init__(
+        self,
+        qoder: QoderSessions,
+        store: Store,
+        relay: TurnRelay,
+        feedback: Feedback,
+        custom_tools: CustomTools | None = None,
+    ) -> None:
         self._qoder = qoder
         self._store = store
         self._relay = relay
         self._feedback = feedback
+        self._custom_tools = custom_tools
 
     async def on_stop(self, channel: str, item_ts: str, *, dedupe_key: str) -> bool:
         """Interrupt the running turn of the session that message ``(channel, item_ts)`` belongs to.
@@ -41,7 +50,9 @@ class Controls:
             return False
         turn = await self._store.get_turn(session.session_id)
         if turn is None or not turn.active:
-            return False
+            # a turn paused on a question asked in the thread stops too
+            custom = self._custom_tools
+            return custom is not None and await custom.stop(thread, dedupe_key=dedupe_key)
         if not await claim(self._store, [f"stop:{dedupe_key}"]):
             return False
         try:

@@ -29,6 +29,7 @@ from bot.threads._shared import (
 )
 from bot.threads.command_text import Command, ForAgent, Outcome, outcome_text, parse
 from bot.threads.context import ThreadContext, with_context
+from bot.threads.custom_tools import CustomTools
 from bot.threads.feedback import Feedback
 from bot.threads.limits import Limits
 from bot.threads.sessions import Sessions
@@ -49,7 +50,9 @@ class Intake:
         config: ThreadsConfig,
         background: Background,
         commands: ThreadCommands,
+        custom_tools: CustomTools | None = None,
     ) -> None:
+        self._custom_tools = custom_tools
         self._store = store
         self._sessions = sessions
         self._commands = commands
@@ -93,6 +96,8 @@ class Intake:
         if not message.text.strip():
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
+        if self._custom_tools is not None and await self._custom_tools.answer(message):
+            return  # the answer to a question the agent asked in the thread
         if (
             message.quote_thread
             and message.ts != thread.thread_ts

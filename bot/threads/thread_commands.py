@@ -96,10 +96,13 @@ class ThreadCommands:
         thread = message.thread
         session = await self._store.get_session(thread)
         turn = await self._store.get_turn(session.session_id) if session else None
+        key = f"command:{thread.channel}:{message.ts}"
+        if turn is not None and not turn.active and await self._controls.stop_thread(thread, dedupe_key=key):
+            return  # paused on a question the agent asked in the thread: stopped all the same
         if turn is None or not turn.active:
             self._tell(message, NOTHING_RUNNING)
             return
-        await self._controls.stop_thread(thread, dedupe_key=f"command:{thread.channel}:{message.ts}")
+        await self._controls.stop_thread(thread, dedupe_key=key)
 
     async def _new(self, message: IncomingMessage, task: str) -> str | None:
         try:

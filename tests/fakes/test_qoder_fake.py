@@ -11,7 +11,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from tests.fakes.qoder_api import End, FakeQoder, Hold, Text, Thinking, Tool
+from tests.fakes.qoder_api import CustomTool, End, FakeQoder, Hold, Text, Thinking, Tool
 
 TOKEN = "pt-test"
 DELTAS = {"event_deltas[]": "agent.message"}
@@ -267,6 +267,44 @@ async def test_requires_action_waits_for_confirmation(fake: FakeQoder, client: h
     assert tail[2][2]["tool_use_id"] == use_id and tail[2][2]["content"][0]["text"] == "deployed"
     assert tail[-3][2]["content"] == [{"type": "text", "text": "All done."}]
     assert tail[-1][2]["stop_reason"] == {"type": "end_turn"}
+    await reader.close()
+
+
+async def test_custom_tools_wait_for_their_results_one_by_one(
+    fake: FakeQoder, client: httpx.AsyncClient
+) -> None:
+    fake.script([CustomTool("ask_user", {"question": "which?"}), CustomTool("lookup", {})], [Text("Thanks.")])
+    sid = await new_session(client)
+    reader = Reader(client, sid)
+    await until(lambda: fake.open_streams(sid) == 1)
+    await send_text(client, sid, "go")
+    await reader.wait_for(lambda t: "session.status_idle" in t)
+    first, second = (f[0] for f in reader.frames if f[1] == "agent.custom_tool_use")
+    assert reader.frames[-1][2]["stop_reason"] == {"type": "requires_action", "event_ids": [first, second]}
+
+    def result(use_id: str, text: str) -> dict[str, Any]:
+        return {
+            "type": "user.custom_tool_result",
+            "custom_tool_use_id": use_id,
+            "content": [{"type": "text", "text": text}],
+            "is_error": True,
+        }
+
+    confirm = {"type": "user.tool_confirmation", "tool_use_id": first, "result": "allow"}
+    refused = await client.post(f"/sessions/{sid}/events", json={"events": [confirm]})
+    assert refused.status_code == 400, "a custom tool is answered with its result, not a confirmation"
+    answer = {"events": [result(first, "main")]}
+    key = {"Idempotency-Key": "k-first"}
+    assert (await client.post(f"/sessions/{sid}/events", json=answer, headers=key)).status_code == 200
+    assert (await client.post(f"/sessions/{sid}/events", json=answer, headers=key)).status_code == 200
+    await reader.wait_for(lambda t: t.count("session.status_idle") == 2)
+    assert reader.frames[-1][2]["stop_reason"] == {"type": "requires_action", "event_ids": [second]}
+    assert [e["custom_tool_use_id"] for e in fake.custom_tool_results(sid)] == [first], "a replay is not new"
+
+    await client.post(f"/sessions/{sid}/events", json={"events": [result(second, "no such tool")]})
+    await reader.wait_for(lambda t: t.count("session.status_idle") == 3)
+    assert reader.frames[-1][2]["stop_reason"] == {"type": "end_turn"}
+    assert [e["is_error"] for e in fake.custom_tool_results()] == [True, True]
     await reader.close()
 
 

@@ -147,6 +147,27 @@ async def test_send_message_without_echo_returns_empty() -> None:
     assert await client.send_message("sess_1", "hi", idempotency_key="k") == ""
 
 
+async def test_custom_tool_result_answers_the_tool_use_with_text_blocks_and_a_stable_key() -> None:
+    echo = {"data": [{"id": "evt_r", "type": "user.custom_tool_result"}]}
+    client, seen = client_for(lambda r: httpx.Response(200, json=echo))
+    for _ in range(2):
+        echo_id = await client.custom_tool_result(
+            "sess_1", "evt_7", text="Not here.", is_error=True, idempotency_key="slack-custom-tool:evt_7"
+        )
+        assert echo_id == "evt_r"
+    assert json.loads(seen[0].content) == {
+        "events": [
+            {
+                "type": "user.custom_tool_result",
+                "custom_tool_use_id": "evt_7",
+                "content": [{"type": "text", "text": "Not here."}],
+                "is_error": True,
+            }
+        ]
+    }
+    assert seen[0].headers["Idempotency-Key"] == seen[1].headers["Idempotency-Key"]
+
+
 async def test_the_same_key_on_different_operations_gives_different_uuids() -> None:
     client, seen = client_for(lambda r: httpx.Response(200, json=session_json()))
     await client.create_session(agent="a", environment_id="e", title="", metadata={}, idempotency_key="k")

@@ -25,6 +25,7 @@ class FakeQoderSessions:
     sent: list[Sent] = field(default_factory=list)
     interrupts: list[str] = field(default_factory=list)
     confirmations: list[tuple[str, str, bool]] = field(default_factory=list)
+    tool_results: list[tuple[str, str, str, bool]] = field(default_factory=list)  # session, use, text, error
     outcomes: list[tuple[str, OutcomeSpec]] = field(default_factory=list)  # (session id, outcome) defined
     _failures: dict[str, list[QoderError]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -106,6 +107,18 @@ class FakeQoderSessions:
         self._maybe_fail("confirm_tool")
         self.confirmations.append((session_id, tool_use_id, allow))
         return f"sevt_{next(self._ids)}"
+
+    async def custom_tool_result(
+        self, session_id: str, tool_use_id: str, *, text: str, is_error: bool, idempotency_key: str
+    ) -> str:
+        """Records each answer once per idempotency key, as Qoder replays a repeated key."""
+        self._maybe_fail("custom_tool_result")
+        if idempotency_key in self._keys:
+            return self._keys[idempotency_key]
+        self.tool_results.append((session_id, tool_use_id, text, is_error))
+        echo = f"sevt_{next(self._ids)}"
+        self._keys[idempotency_key] = echo
+        return echo
 
 
 @dataclass

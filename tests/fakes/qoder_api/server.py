@@ -146,6 +146,15 @@ class FakeQoder:
             if type_ == "user.interrupt" and session_id in (None, sid)
         )
 
+    def custom_tool_results(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        """Echoes of accepted ``user.custom_tool_result`` events, in order (an idempotent replay is not
+        accepted again)."""
+        return [
+            echo
+            for sid, type_, echo in self._routes.accepted
+            if type_ == "user.custom_tool_result" and session_id in (None, sid)
+        ]
+
     def open_streams(self, session_id: str | None = None) -> int:
         """Currently connected SSE clients."""
         return self._streams.open_streams(session_id)

@@ -1,0 +1,93 @@
+"""What custom tools need of the store: questions waiting in a thread for a reply, and the turns that
+paused lately (answered after a restart). Run against SqliteStore and RedisStore (see test_store.py for how
+Redis is chosen)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.models import PendingQuestion, TurnRecord
+from bot.store import SqliteStore, Store, sqlite_schema
+from tests.unit.test_store import T1, T2, store_of_kind, turn
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with store_of_kind(request.param, tmp_path) as opened:
+        yield opened
+
+
+async def test_questions_are_listed_oldest_first_per_thread_and_deleted_one_by_one(store: Store) -> None:
+    late = PendingQuestion(T1, "s-1", "evt_b", asked_of="U1", asked_at=200.0)
+    early = PendingQuestion(T1, "s-1", "evt_a", asked_of="U1", asked_at=100.0)
+    elsewhere = PendingQuestion(T2, "s-2", "evt_c", asked_at=50.0)
+    for question in (late, early, elsewhere):
+        await store.save_question(question)
+
+    assert await store.questions_in(T1) == [early, late]
+    assert await store.questions_in(T2) == [elsewhere]
+
+    await store.delete_question(T1, "evt_a")
+    await store.delete_question(T1, "evt_unknown")  # no-op
+    assert await store.questions_in(T1) == [late]
+    await store.delete_question(T1, "evt_b")
+    assert await store.questions_in(T1) == []
+    assert await store.questions_in(T2) == [elsewhere]
+
+
+async def test_saving_a_question_of_the_same_tool_use_replaces_it(store: Store) -> None:
+    await store.save_question(PendingQuestion(T1, "s-1", "evt_a", asked_at=1.0))
+    await store.save_question(PendingQuestion(T1, "s-1", "evt_a", asked_of="U2", asked_at=2.0))
+    assert await store.questions_in(T1) == [PendingQuestion(T1, "s-1", "evt_a", asked_of="U2", asked_at=2.0)]
+
+
+async def test_inactive_turns_since_a_time_oldest_first(store: Store) -> None:
+    await store.save_turn(turn("s-old", active=False, updated_at=10.0))
+    await store.save_turn(turn("s-b", active=False, updated_at=300.0))
+    await store.save_turn(turn("s-a", active=False, updated_at=200.0))
+    await store.save_turn(turn("s-running", active=True, updated_at=250.0))
+
+    listed = await store.inactive_turns(since=100.0)
+    assert [t.session_id for t in listed] == ["s-a", "s-b"]
+    assert listed[0] == TurnRecord("s-a", T1, None, active=False, updated_at=200.0)
+    assert [t.session_id for t in await store.inactive_turns(since=0.0)] == ["s-old", "s-a", "s-b"]
+    assert await store.inactive_turns(since=1000.0) == []
+
+
+async def test_sqlite_questions_survive_reopening(tmp_path: Path) -> None:
+    path = str(tmp_path / "q.db")
+    first = await SqliteStore.open(path)
+    question = PendingQuestion(T1, "s-1", "evt_a", asked_of="U1", asked_at=5.0)
+    try:
+        await first.save_question(question)
+    finally:
+        await first.close()
+    reopened = await SqliteStore.open(path)
+    try:
+        assert await reopened.questions_in(T1) == [question]
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_file_of_the_previous_version_gets_the_questions_table(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for step in sqlite_schema.MIGRATIONS[:4]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 4")
+    finally:
+        conn.close()
+    store = await SqliteStore.open(str(path))
+    try:
+        await store.save_question(PendingQuestion(T1, "s-1", "evt_a"))
+        assert [q.tool_use_id for q in await store.questions_in(T1)] == ["evt_a"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
