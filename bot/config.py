@@ -38,6 +38,7 @@ HINTS: dict[str, str] = {
     "ALLOWED_BOTS": "comma-separated bot ids (B…) or bot user ids (U…) whose messages the agent may receive",
     "USER_TURNS_PER_MINUTE": "how many messages one person may send to the agent per minute, e.g. 10 (0: no limit)",
     "MAX_MESSAGE_CHARS": "the longest message passed to the agent, in characters, e.g. 16000 (0: no limit)",
+    "MAX_FILE_BYTES": "the largest file shared in Slack that is passed to the agent, in bytes, e.g. 20971520",
     "ADMIN_USERS": "comma-separated Slack user ids (U…) who may change a channel's defaults with /qoder config",
     "OUTCOME_MAX_ITERATIONS": "how many evaluations an outcome gets before Qoder gives up, 1 to 20 (default 3)",
     "QODER_SESSION_URL": "a link to a session in the Qoder console with {session_id} in it, e.g. "
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     ALLOWED_BOTS: CommaList = ()
     USER_TURNS_PER_MINUTE: int = Field(default=0, ge=0)
     MAX_MESSAGE_CHARS: int = Field(default=16_000, ge=0)
+    MAX_FILE_BYTES: int = Field(default=20 * 1024 * 1024, gt=0)
     STREAM_MODE: Literal["edit", "native"] = "edit"
     STREAM_ROLLOVER_SECONDS: float = Field(default=240.0, gt=0)
     SLACK_UPDATES_PER_MINUTE: float = Field(default=50.0, gt=0)

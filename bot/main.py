@@ -33,8 +33,9 @@ from bot.qoder import QoderClient
 from bot.relay import Relay
 from bot.slack import register
 from bot.slack.auth import single_workspace
+from bot.slack.downloads import SlackDownloads
 from bot.store import Store, open_store
-from bot.threads import Reactions, ThreadsConfig, UseCases
+from bot.threads import Attachments, Reactions, ThreadsConfig, UseCases
 from bot.turn import TurnState
 
 log = logging.getLogger("qoder_slack")
@@ -110,6 +111,7 @@ async def build(settings: Settings) -> Runtime:
         rollover_seconds=settings.STREAM_ROLLOVER_SECONDS,
         leases=TurnLeases(store, ttl=settings.RELAY_LEASE_SECONDS),
     )
+    downloads = SlackDownloads(settings.SLACK_BOT_TOKEN, max_bytes=settings.MAX_FILE_BYTES)
     use_cases = UseCases.build(
         qoder,
         store,
@@ -135,6 +137,7 @@ async def build(settings: Settings) -> Runtime:
             outcome_max_iterations=settings.OUTCOME_MAX_ITERATIONS,
             session_url=settings.session_url,
         ),
+        attachments=Attachments(downloads, qoder, store),
     )
     app = AsyncApp(
         client=slack,

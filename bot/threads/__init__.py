@@ -13,6 +13,7 @@ from bot.outbox import Outbox
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
+from bot.threads.attachments import Attachments
 from bot.threads.commands import Commands, ReplyTo
 from bot.threads.controls import Controls
 from bot.threads.defaults import Defaults
@@ -26,6 +27,7 @@ from bot.threads.thread_commands import ThreadCommands
 from bot.turn import TurnState
 
 __all__ = [
+    "Attachments",
     "Commands",
     "Controls",
     "Defaults",
@@ -76,11 +78,14 @@ class UseCases:
         config: ThreadsConfig,
         *,
         background: Background | None = None,
+        attachments: Attachments | None = None,
     ) -> UseCases:
+        """Wire the use cases; ``attachments`` fetches the files shared with messages (without it they
+        are only named)."""
         background = background if background is not None else Background()
         feedback = Feedback(outbox, store)
         defaults = Defaults(store, config)
-        sessions = Sessions(qoder, store, relay, feedback, config, background, defaults)
+        sessions = Sessions(qoder, store, relay, feedback, config, background, defaults, attachments)
         controls = Controls(qoder, store, relay, feedback)
         thread_commands = ThreadCommands(qoder, store, sessions, controls, feedback, config)
         intake = Intake(store, sessions, feedback, outbox, config, background, thread_commands)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bot import log_context, metrics
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
@@ -22,6 +23,7 @@ from bot.qoder import InvalidRequestError, OutcomeDefined, OutcomeSpec, QoderEve
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import ThreadsConfig
+from bot.threads.attachments import Attachments
 from bot.threads.command_text import ForAgent, Outcome, parse
 from bot.threads.defaults import Defaults
 from bot.turn import TurnState, fold
@@ -46,8 +48,12 @@ class Opener:
         config: ThreadsConfig,
         defaults: Defaults,
         sleep: Callable[[float], Awaitable[None]],
+        attachments: Attachments | None = None,
+        notice: Callable[[ThreadKey, str], None] = lambda thread, text: None,
     ) -> None:
         self._qoder = qoder
+        self._attachments = attachments
+        self._notice = notice
         self._sleep = sleep
         self._store = store
         self._relay = relay
@@ -121,8 +127,23 @@ class Opener:
             echo_id = await self._qoder.define_outcome(session.session_id, spec, idempotency_key=key)
             state = TurnState(outcome=_asked(parsed, spec))
         else:
-            echo_id = await self._qoder.send_message(session.session_id, parsed.text, idempotency_key=key)
+            text, blocks = await self._with_files(session, message, parsed.text)
+            echo_id = await self._qoder.send_message(
+                session.session_id, text, idempotency_key=key, attachments=blocks
+            )
         await self._start(session, message, echo_id, echo_id, state)
+
+    async def _with_files(
+        self, session: SessionRecord, message: QueuedMessage, text: str
+    ) -> tuple[str, tuple[dict[str, Any], ...]]:
+        """The text and blocks that carry ``message``'s files (only named, where files are not fetched)."""
+        if not message.files:
+            return text, ()
+        if self._attachments is None:
+            names = ", ".join(f.name for f in message.files)
+            return f"{text}\n\n(Attached in Slack: {names})".strip(), ()
+        prepared = await self._attachments.prepare(session.session_id, message, text, self._notice)
+        return prepared.text, prepared.blocks
 
     def _spec(self, outcome: Outcome) -> OutcomeSpec:
         return OutcomeSpec(

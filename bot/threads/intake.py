@@ -90,7 +90,7 @@ class Intake:
         elif isinstance(parsed, Outcome) and not parsed.criteria:
             self._commands.outcome_usage(message)
             return
-        if not message.text.strip():
+        if not message.text.strip() and not message.files:
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
         if (

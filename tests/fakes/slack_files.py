@@ -28,7 +28,7 @@ from tests.fakes.slack_scopes import FILES_SCOPE
 
 SIGN_IN_PAGE = (
     "<!DOCTYPE html><html><head><title>Slack</title></head>"
-    "<body><h1>Sign in to your workspace</h1><form action=\"/signin\"></form></body></html>"
+    '<body><h1>Sign in to your workspace</h1><form action="/signin"></form></body></html>'
 )
 Mode = Literal["hosted", "external", "snippet", "post", "tombstone"]
 

@@ -30,9 +30,7 @@ async def test_a_hosted_file_is_described_like_slack_does(fake: FakeSlack) -> No
 async def test_the_download_needs_the_bot_token(fake: FakeSlack) -> None:
     obj = fake.files.add("notes.txt", "text/plain", "héllo".encode())
     async with httpx.AsyncClient() as http:
-        good = await http.get(
-            obj["url_private_download"], headers={"Authorization": f"Bearer {fake.token}"}
-        )
+        good = await http.get(obj["url_private_download"], headers={"Authorization": f"Bearer {fake.token}"})
         anonymous = await http.get(obj["url_private_download"])
         wrong = await http.get(obj["url_private"], headers={"Authorization": "Bearer xoxb-other"})
     assert good.status_code == 200 and good.content == "héllo".encode()

@@ -167,9 +167,7 @@ def test_columns_are_the_record_fields_in_order() -> None:
     assert SESSION_COLUMNS.sql == (
         "thread, session_id, created_at, title, started_by, agent_id, environment_id"
     )
-    assert MESSAGE_COLUMNS.sql == (
-        "thread, message_ts, user, text, agent_id, environment_id, outcome, files"
-    )
+    assert MESSAGE_COLUMNS.sql == ("thread, message_ts, user, text, agent_id, environment_id, outcome, files")
     assert MESSAGE_COLUMNS.marks == "?, ?, ?, ?, ?, ?, ?, ?"
 
 
