@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 TITLE_LENGTH = 80
 HISTORY_POLLS = 5  # reads of a new session's history while waiting for its initial outcome to show
 HISTORY_POLL_SECONDS = 0.2
+OUTCOME_FILES_NOTICE = (
+    "An outcome can't carry files, so the agent didn't get {names}. Share them in a reply and they reach it"
+    " after this turn."
+)
 
 
 class Opener:
@@ -114,6 +118,7 @@ class Opener:
         if first is None or outcome is None or spec is None or not taken:
             return record, False
         await self._follow_initial(record, first, spec, outcome)
+        self._files_left_out(first)
         return record, True
 
     async def send(self, session: SessionRecord, message: QueuedMessage) -> None:
@@ -125,6 +130,7 @@ class Opener:
         if isinstance(parsed, Outcome):
             spec = self._spec(parsed)
             echo_id = await self._qoder.define_outcome(session.session_id, spec, idempotency_key=key)
+            self._files_left_out(message)
             state = TurnState(outcome=_asked(parsed, spec))
         else:
             text, blocks = await self._with_files(session, message, parsed.text)
@@ -144,6 +150,12 @@ class Opener:
             return f"{text}\n\n(Attached in Slack: {names})".strip(), ()
         prepared = await self._attachments.prepare(session.session_id, message, text, self._notice)
         return prepared.text, prepared.blocks
+
+    def _files_left_out(self, message: QueuedMessage) -> None:
+        """An outcome carries no content blocks: say so when its message shared files."""
+        if message.files:
+            names = ", ".join(f.name for f in message.files)
+            self._notice(message.thread, OUTCOME_FILES_NOTICE.format(names=names))
 
     def _spec(self, outcome: Outcome) -> OutcomeSpec:
         return OutcomeSpec(

@@ -179,3 +179,13 @@ async def test_files_without_text_still_reach_the_agent_in_a_new_session(
     assert f"data.parquet → {resource['mount_path']}" in text_of(content)
     assert "chart.webp" in text_of(content)
     assert "What should the agent do?" not in thread_text(slack, "D1", ts)
+
+
+async def test_files_with_an_outcome_are_named_in_a_note(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    spec = slack.files.add("spec.md", "text/markdown", b"# Spec\n")
+    root = await mention(slack, events, "!outcome the spec is implemented", files=[spec])
+    await eventually(lambda: qoder.outcomes(), message="the outcome did not reach Qoder")
+    await eventually(lambda: "didn't get spec.md" in thread_text(slack, CHANNEL, root))
+    assert user_contents(qoder) == []
