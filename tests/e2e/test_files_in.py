@@ -21,6 +21,7 @@ from tests.e2e.harness import (
     reply,
     thread_text,
 )
+from tests.fakes.qoder_api import Sleep, Text
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -189,3 +190,24 @@ async def test_files_with_an_outcome_are_named_in_a_note(
     await eventually(lambda: qoder.outcomes(), message="the outcome did not reach Qoder")
     await eventually(lambda: "didn't get spec.md" in thread_text(slack, CHANNEL, root))
     assert user_contents(qoder) == []
+
+
+async def test_a_file_queued_behind_a_turn_is_fetched_when_its_turn_comes(
+    bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    qoder.script([Text("slow start", chunks=1), Sleep(1.5), Text("first answer")])
+    root = await mention(slack, events, "first")
+    await eventually(lambda: "slow start" in thread_text(slack, CHANNEL, root))
+    shot = slack.files.add("later.gif", "image/gif", b"GIF89a-later")
+    second = await reply(slack, events, root, "and this", files=[shot])
+
+    await eventually(lambda: "hourglass_flowing_sand" in slack.messages[(CHANNEL, second)].reactions)
+    assert slack.files.downloads == []  # nothing is fetched while the message waits
+    await eventually(lambda: len(user_contents(qoder)) == 2, timeout=15)
+    content = user_contents(qoder)[1]
+    assert content[1]["source"] == {
+        "type": "base64",
+        "media_type": "image/gif",
+        "data": base64.b64encode(b"GIF89a-later").decode(),
+    }
+    assert slack.files.downloads == [shot["id"]]

@@ -11,10 +11,15 @@ import httpx
 import pytest
 
 from bot.models import QueuedMessage, SlackFile, ThreadKey
+from bot.outbox import Outbox
 from bot.qoder import InvalidRequestError, ServerError
 from bot.slack.downloads import SlackDownloads, shared_files
 from bot.store import SqliteStore
+from bot.threads import ThreadsConfig, UseCases
 from bot.threads.attachments import Attachments, FileTooLarge, FileUnavailable, classify
+from tests.unit.fake_time import FakeClock
+from tests.unit.outbox_fakes import RecordingTransport
+from tests.unit.threads_fakes import FakeQoderSessions, FakeRelay
 
 T1 = ThreadKey("T1", "C1", "1.000001")
 TOKEN = "xoxb-unit"
@@ -203,6 +208,29 @@ async def test_qoder_refusing_an_upload_leaves_the_file_out_but_an_outage_is_rai
     files.errors.append(ServerError("unavailable", status=503))
     with pytest.raises(ServerError):
         await attachments.prepare("sesn_1", shared, "x", lambda thread, text: notes.append(text))
+
+
+async def test_a_message_with_files_held_before_a_restart_gets_them_on_recovery(store: SqliteStore) -> None:
+    clock = FakeClock()
+    qoder, relay = FakeQoderSessions(), FakeRelay()
+    outbox = Outbox(RecordingTransport(clock), clock=clock, sleep=clock.sleep)
+    source = Source({"F1": b"\x89PNG"})
+    attachments = Attachments(source, Files(), store)
+    use_cases = UseCases.build(
+        qoder, store, relay, outbox, ThreadsConfig("agent", "env"), attachments=attachments
+    )
+    try:
+        await store.inbox_add(
+            T1, QueuedMessage(T1, T1.thread_ts, "U1", "", files=(SlackFile("F1", "a.png", "image/png"),))
+        )
+        await use_cases.intake.recover()
+        (sent,) = qoder.sent
+        assert sent.text == "(Attached: a.png, an image, below)"
+        assert [block["type"] for block in sent.attachments] == ["image"]
+        assert source.fetched == ["F1"]
+    finally:
+        await use_cases.aclose()
+        await outbox.aclose()
 
 
 # -- SlackDownloads -----------------------------------------------------------------------------------
