@@ -274,7 +274,7 @@ async def test_the_sign_in_page_and_errors_are_not_the_file() -> None:
     transport = slack_files({"/F1/p.html": (b"<html>mine</html>", "text/html")})
     wrong = SlackDownloads("xoxb-wrong", max_bytes=1000, transport=transport)
     with pytest.raises(FileUnavailable, match="files:read"):
-        await wrong.fetch(SlackFile("F2", "a.png", "image/png", 5, "https://f/F2/a.png"))
+        await wrong.fetch(SlackFile("F2", "a.png", "image/png", 20, "https://f/F2/a.png"))  # the page's size
     with pytest.raises(FileUnavailable, match="files:read"):  # an HTML file, but not the one asked for
         await wrong.fetch(SlackFile("F1", "p.html", "text/html", 17, "https://f/F1/p.html"))
     right = SlackDownloads(TOKEN, max_bytes=1000, transport=transport)
