@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     ALLOWED_BOTS: CommaList = ()
     USER_TURNS_PER_MINUTE: int = Field(default=0, ge=0)
     MAX_MESSAGE_CHARS: int = Field(default=16_000, ge=0)
+    MAX_FILE_BYTES: int = Field(default=20 * 1024 * 1024, gt=0)
     STREAM_MODE: Literal["edit", "native"] = "edit"
     STREAM_ROLLOVER_SECONDS: float = Field(default=240.0, gt=0)
     SLACK_UPDATES_PER_MINUTE: float = Field(default=50.0, gt=0)
@@ -108,7 +109,6 @@ class Settings(BaseSettings):
     REACTION_OUTCOME_MISSED: str = "x"
     OUTCOME_MAX_ITERATIONS: int = Field(default=3, ge=1, le=20)
     QODER_SESSION_URL: str = ""
-    MAX_FILE_BYTES: int = Field(default=20_971_520, gt=0)
     CUSTOM_TOOLS: ToolHandlers = {}
 
     @field_validator(

@@ -34,8 +34,9 @@ from bot.qoder import QoderClient
 from bot.relay import Relay
 from bot.slack import register
 from bot.slack.auth import single_workspace
+from bot.slack.downloads import SlackDownloads
 from bot.store import Store, open_store
-from bot.threads import Reactions, ThreadsConfig, UseCases
+from bot.threads import Attachments, Reactions, ThreadsConfig, UseCases
 from bot.turn import TurnState
 
 log = logging.getLogger("qoder_slack")
@@ -112,6 +113,7 @@ async def build(settings: Settings) -> Runtime:
         leases=TurnLeases(store, ttl=settings.RELAY_LEASE_SECONDS),
         artifacts=ArtifactDelivery(qoder, store, outbox, max_bytes=settings.MAX_FILE_BYTES),
     )
+    downloads = SlackDownloads(settings.SLACK_BOT_TOKEN, max_bytes=settings.MAX_FILE_BYTES)
     use_cases = UseCases.build(
         qoder,
         store,
@@ -138,6 +140,7 @@ async def build(settings: Settings) -> Runtime:
             session_url=settings.session_url,
         ),
         custom_tools=settings.CUSTOM_TOOLS,
+        attachments=Attachments(downloads, qoder, store),
     )
     app = AsyncApp(
         client=slack,

@@ -82,12 +82,26 @@ class TurnRecord:
 
 
 @dataclass(frozen=True)
+class SlackFile:
+    """A file shared with a message, as Slack described it: ``url`` is its private download
+    (``url_private_download``, "" when Slack gives none) and ``mode`` Slack's (``hosted``, ``external``, …)."""
+
+    id: str
+    name: str
+    mimetype: str = ""
+    size: int = 0
+    url: str = ""
+    mode: str = ""
+
+
+@dataclass(frozen=True)
 class QueuedMessage:
     """A Slack message on its way to the agent (in a thread's inbox, or queued behind a running turn).
 
     A message that starts a session may choose its agent and environment ("" for the channel's defaults).
     ``outcome`` holds the criteria of an outcome the message defines, its text being the outcome's task
-    ("" for none; an outcome may also be typed as ``!outcome`` in the text).
+    ("" for none; an outcome may also be typed as ``!outcome`` in the text). ``files`` are the files
+    shared with it, fetched only when it is sent.
     """
 
     thread: ThreadKey
@@ -97,6 +111,7 @@ class QueuedMessage:
     agent_id: str = ""
     environment_id: str = ""
     outcome: str = ""
+    files: tuple[SlackFile, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -35,18 +35,19 @@ async def request_json(
     backoff_base: float,
     backoff_max: float,
     timing: Timing,
+    files: Mapping[str, tuple[str, bytes, str]] | None = None,
 ) -> Any:
     """Perform the call, retrying as allowed; return the decoded JSON body (None when empty or not JSON).
 
     ``label`` (method and path) names the call in errors and logs; ``busy_if_unsure`` is passed on to
-    ``error_from_response``.
+    ``error_from_response``. ``files`` (field → name, bytes, content type) makes it a multipart upload.
     """
     attempt = 0
     while True:
         response: httpx.Response | None = None
         try:
             response = await http.request(
-                method, url, json=json, params=params, headers=headers, timeout=timeout
+                method, url, json=json, params=params, headers=headers, timeout=timeout, files=files
             )
         except httpx.TransportError as exc:
             error: QoderError = NetworkError(f"{label} failed: {type(exc).__name__}: {exc}")

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -130,10 +130,20 @@ class QoderClient:
 
     # --- events ---------------------------------------------------------------------------------------
 
-    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str:
-        """Send ``text`` as a ``user.message``; return the id of its echo event ("" if the answer had none).
-        Raises ``ConflictError`` with ``busy`` set while the session is still running a turn."""
-        event = {"type": "user.message", "content": [{"type": "text", "text": text}]}  # §7 #1: always blocks
+    async def send_message(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        idempotency_key: str,
+        attachments: Sequence[Mapping[str, Any]] = (),
+    ) -> str:
+        """Send ``text`` as a ``user.message``, followed by the content blocks in ``attachments`` (images,
+        documents); return the id of its echo event ("" if the answer had none). Raises ``ConflictError``
+        with ``busy`` set while the session is still running a turn."""
+        content: list[Any] = [{"type": "text", "text": text}] if text or not attachments else []
+        content.extend(dict(block) for block in attachments)
+        event = {"type": "user.message", "content": content}  # §7 #1: always blocks
         return await self._send_events(session_id, [event], idempotency_key, busy_if_unsure=True)
 
     async def define_outcome(self, session_id: str, outcome: OutcomeSpec, *, idempotency_key: str) -> str:
@@ -226,6 +236,30 @@ class QoderClient:
         """The bytes behind ``link``, fetched without this client's credentials; raises
         ``bot.qoder.presigned.DownloadError`` (expired, too big, failed)."""
         return await fetch_presigned(self._http, link.url, max_bytes=max_bytes, timeout=self._timeout)
+    # --- files --------------------------------------------------------------------------------------
+
+    async def upload_file(self, filename: str, data: bytes, mime_type: str, *, idempotency_key: str) -> str:
+        """``POST /files`` (multipart, field ``file``); return the new file's id. The key lets a retried
+        upload of the same file return the same id where Qoder honours it."""
+        key = idempotency_uuid("upload-file", idempotency_key)
+        answer = await self._request(
+            "POST", "/files", files={"file": (filename, data, mime_type)}, idempotency_key=key
+        )
+        file_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(file_id, str) or not file_id:
+            raise QoderError("POST /files answered without a file id")
+        return file_id
+
+    async def add_resource(self, session_id: str, file_id: str, *, idempotency_key: str) -> str:
+        """Mount an uploaded file into a session (``POST /sessions/{id}/resources``, R1); return where it
+        is mounted (Qoder's default, ``/mnt/session/uploads/<file_id>``, when the answer does not say)."""
+        key = idempotency_uuid(f"resource:{session_id}", idempotency_key)
+        body = {"type": "file", "file_id": file_id}
+        data = await self._request(
+            "POST", _session_path(session_id, "/resources"), json=body, idempotency_key=key
+        )
+        mount = data.get("mount_path") if isinstance(data, dict) else None
+        return mount if isinstance(mount, str) and mount else f"/mnt/session/uploads/{file_id}"
 
     # --- plumbing -------------------------------------------------------------------------------------
 
@@ -258,6 +292,7 @@ class QoderClient:
         idempotency_key: str | None = None,
         busy_if_unsure: bool = False,
         max_retries: int | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> Any:
         """Perform one call with retries; return the decoded JSON body (None when empty or not JSON)."""
         headers = self._auth()
@@ -278,6 +313,7 @@ class QoderClient:
             backoff_base=self._backoff_base,
             backoff_max=self._backoff_max,
             timing=self._timing,
+            files=files,
         )
 
     def _auth(self) -> dict[str, str]:

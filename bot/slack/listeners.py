@@ -19,6 +19,7 @@ from bot.interactive import (
 from bot.models import ThreadKey
 from bot.slack.bots import BOT_SUBTYPE, allowed_bot, from_bot, sender
 from bot.slack.commands import handle_command
+from bot.slack.downloads import shared_files
 from bot.slack.shortcuts import register_shortcuts
 from bot.slack.text import to_agent_text
 from bot.threads import IncomingMessage, UseCases
@@ -127,9 +128,6 @@ def _incoming(
     if not (team and channel and ts):
         return None
     text = to_agent_text(str(event.get("text") or ""), context.get("bot_user_id"))
-    files = tuple(str(f.get("name") or f.get("title") or "file") for f in event.get("files") or [])
-    if files:
-        text = f"{text}\n\n(Attached in Slack: {', '.join(files)})".strip()
     return IncomingMessage(
         thread=ThreadKey(team, channel, str(event.get("thread_ts") or ts)),
         ts=ts,
@@ -138,4 +136,5 @@ def _incoming(
         event_id=str(body.get("event_id") or ""),
         addressed=addressed,
         quote_thread=addressed,
+        files=shared_files(event),
     )

@@ -135,7 +135,12 @@ _QUESTIONS: Step = (
     )""",
 )
 
-MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _STARTS, _RELAY_LEASES, _QUESTIONS)
+# 6: a message keeps the files shared with it (JSON), fetched when it is sent.
+_FILES: Step = tuple(
+    f"ALTER TABLE {table} ADD COLUMN files TEXT NOT NULL DEFAULT '[]'" for table in ("queue", "inbox")
+)
+
+MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _STARTS, _RELAY_LEASES, _QUESTIONS, _FILES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables that hold a record, and the columns (named after its fields) that it must have.

@@ -15,6 +15,7 @@ from bot.outbox import Outbox
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
+from bot.threads.attachments import Attachments
 from bot.threads.commands import Commands, ReplyTo
 from bot.threads.controls import Controls
 from bot.threads.custom_tools import CustomTools
@@ -29,6 +30,7 @@ from bot.threads.thread_commands import ThreadCommands
 from bot.turn import TurnState
 
 __all__ = [
+    "Attachments",
     "Commands",
     "Controls",
     "CustomTools",
@@ -87,12 +89,14 @@ class UseCases:
         *,
         background: Background | None = None,
         custom_tools: Mapping[str, str] | None = None,
+        attachments: Attachments | None = None,
     ) -> UseCases:
-        """``custom_tools``: ``CUSTOM_TOOLS``, the built-in handler of each custom tool name."""
+        """Wire the use cases. ``custom_tools``: ``CUSTOM_TOOLS``, the built-in handler of each custom tool
+        name; ``attachments`` fetches the files shared with messages (without it they are only named)."""
         background = background if background is not None else Background()
         feedback = Feedback(outbox, store)
         defaults = Defaults(store, config)
-        sessions = Sessions(qoder, store, relay, feedback, config, background, defaults)
+        sessions = Sessions(qoder, store, relay, feedback, config, background, defaults, attachments)
         tools = CustomTools(
             qoder, store, relay, outbox, feedback, background, custom_tools, reactions=config.reactions
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bot import log_context, metrics
 from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
@@ -22,6 +23,7 @@ from bot.qoder import InvalidRequestError, OutcomeDefined, OutcomeSpec, QoderEve
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import ThreadsConfig
+from bot.threads.attachments import Attachments
 from bot.threads.command_text import ForAgent, Outcome, parse
 from bot.threads.defaults import Defaults
 from bot.turn import TurnState, fold
@@ -32,6 +34,10 @@ log = logging.getLogger(__name__)
 TITLE_LENGTH = 80
 HISTORY_POLLS = 5  # reads of a new session's history while waiting for its initial outcome to show
 HISTORY_POLL_SECONDS = 0.2
+OUTCOME_FILES_NOTICE = (
+    "An outcome can't carry files, so the agent didn't get {names}. Share them in a reply and they reach it"
+    " after this turn."
+)
 
 
 class Opener:
@@ -46,8 +52,12 @@ class Opener:
         config: ThreadsConfig,
         defaults: Defaults,
         sleep: Callable[[float], Awaitable[None]],
+        attachments: Attachments | None = None,
+        notice: Callable[[ThreadKey, str], None] = lambda thread, text: None,
     ) -> None:
         self._qoder = qoder
+        self._attachments = attachments
+        self._notice = notice
         self._sleep = sleep
         self._store = store
         self._relay = relay
@@ -108,6 +118,7 @@ class Opener:
         if first is None or outcome is None or spec is None or not taken:
             return record, False
         await self._follow_initial(record, first, spec, outcome)
+        self._files_left_out(first)
         return record, True
 
     async def send(self, session: SessionRecord, message: QueuedMessage) -> None:
@@ -119,10 +130,32 @@ class Opener:
         if isinstance(parsed, Outcome):
             spec = self._spec(parsed)
             echo_id = await self._qoder.define_outcome(session.session_id, spec, idempotency_key=key)
+            self._files_left_out(message)
             state = TurnState(outcome=_asked(parsed, spec))
         else:
-            echo_id = await self._qoder.send_message(session.session_id, parsed.text, idempotency_key=key)
+            text, blocks = await self._with_files(session, message, parsed.text)
+            echo_id = await self._qoder.send_message(
+                session.session_id, text, idempotency_key=key, attachments=blocks
+            )
         await self._start(session, message, echo_id, echo_id, state)
+
+    async def _with_files(
+        self, session: SessionRecord, message: QueuedMessage, text: str
+    ) -> tuple[str, tuple[dict[str, Any], ...]]:
+        """The text and blocks that carry ``message``'s files (only named, where files are not fetched)."""
+        if not message.files:
+            return text, ()
+        if self._attachments is None:
+            names = ", ".join(f.name for f in message.files)
+            return f"{text}\n\n(Attached in Slack: {names})".strip(), ()
+        prepared = await self._attachments.prepare(session.session_id, message, text, self._notice)
+        return prepared.text, prepared.blocks
+
+    def _files_left_out(self, message: QueuedMessage) -> None:
+        """An outcome carries no content blocks: say so when its message shared files."""
+        if message.files:
+            names = ", ".join(f.name for f in message.files)
+            self._notice(message.thread, OUTCOME_FILES_NOTICE.format(names=names))
 
     def _spec(self, outcome: Outcome) -> OutcomeSpec:
         return OutcomeSpec(

@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from bot.models import TurnRecord
 from bot.qoder import OutcomeSpec, QoderEvent, Session
@@ -32,7 +32,14 @@ class QoderSessions(Protocol):
 
     async def archive(self, session_id: str) -> Session: ...
 
-    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str: ...
+    async def send_message(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        idempotency_key: str,
+        attachments: Sequence[Mapping[str, Any]] = (),
+    ) -> str: ...
 
     async def define_outcome(self, session_id: str, outcome: OutcomeSpec, *, idempotency_key: str) -> str: ...
 
@@ -49,6 +56,16 @@ class QoderSessions(Protocol):
     async def custom_tool_result(
         self, session_id: str, tool_use_id: str, *, text: str, is_error: bool, idempotency_key: str
     ) -> str: ...
+
+
+class QoderFiles(Protocol):
+    """Qoder's Files API and session resources, for the files people share."""
+
+    async def upload_file(
+        self, filename: str, data: bytes, mime_type: str, *, idempotency_key: str
+    ) -> str: ...
+
+    async def add_resource(self, session_id: str, file_id: str, *, idempotency_key: str) -> str: ...
 
 
 class TurnRelay(Protocol):

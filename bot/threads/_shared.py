@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.models import QueuedMessage, ThreadKey
+from bot.models import QueuedMessage, SlackFile, ThreadKey
 from bot.qoder import (
     AuthenticationError,
     NetworkError,
@@ -97,10 +97,18 @@ class IncomingMessage:
     environment_id: str = ""
     outcome: str = ""  # the criteria of an outcome whose task is ``text`` ("": none; see ``_opening.read``)
     quote_thread: bool = False  # asked in Slack mid-thread: the session it starts quotes the thread so far
+    files: tuple[SlackFile, ...] = ()  # shared with the message; fetched when it is sent
 
     def queued(self) -> QueuedMessage:
         return QueuedMessage(
-            self.thread, self.ts, self.user, self.text, self.agent_id, self.environment_id, self.outcome
+            self.thread,
+            self.ts,
+            self.user,
+            self.text,
+            self.agent_id,
+            self.environment_id,
+            self.outcome,
+            self.files,
         )
 
     @classmethod
@@ -113,6 +121,7 @@ class IncomingMessage:
             agent_id=message.agent_id,
             environment_id=message.environment_id,
             outcome=message.outcome,
+            files=message.files,
         )
 
 

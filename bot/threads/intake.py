@@ -93,7 +93,7 @@ class Intake:
         elif isinstance(parsed, Outcome) and not parsed.criteria:
             self._commands.outcome_usage(message)
             return
-        if not message.text.strip():
+        if not message.text.strip() and not message.files:
             self._feedback.notice(thread, EMPTY_MESSAGE_NOTICE)
             return
         if self._custom_tools is not None and await self._custom_tools.answer(message):

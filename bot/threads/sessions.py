@@ -34,6 +34,7 @@ from bot.threads._shared import (
     explain,
     ran_longer_than,
 )
+from bot.threads.attachments import Attachments
 from bot.threads.defaults import Defaults
 from bot.threads.feedback import Feedback
 from bot.turn import TurnState
@@ -58,6 +59,7 @@ class Sessions:
         config: ThreadsConfig,
         background: Background,
         defaults: Defaults,
+        attachments: Attachments | None = None,
     ) -> None:
         self._qoder = qoder
         self._store = store
@@ -65,7 +67,9 @@ class Sessions:
         self._feedback = feedback
         self._config = config
         self._background = background
-        self._opener = Opener(qoder, store, relay, config, defaults, background.sleep)
+        self._opener = Opener(
+            qoder, store, relay, config, defaults, background.sleep, attachments, feedback.notice
+        )
         self._watched: set[str] = set()
 
     async def deliver(self, message: IncomingMessage) -> None:

@@ -178,12 +178,19 @@ CHANNEL = "C1"
 
 
 async def mention(
-    slack: FakeSlack, events: SlackEvents, text: str, *, thread_ts: str | None = None, channel: str = CHANNEL
+    slack: FakeSlack,
+    events: SlackEvents,
+    text: str,
+    *,
+    thread_ts: str | None = None,
+    channel: str = CHANNEL,
+    files: list[dict[str, Any]] | None = None,
 ) -> str:
-    """A person posts ``<@UBOT> text`` (optionally in a thread); Slack delivers app_mention. Returns its ts."""
-    ts = slack.add_user_message(channel, f"<@UBOT> {text}", user="U1", thread_ts=thread_ts)
-    status = await events.send(events.app_mention(channel, "U1", f"<@UBOT> {text}", ts, thread_ts=thread_ts))
-    assert status == 200
+    """A person posts ``<@UBOT> text`` (optionally in a thread, sharing ``files`` made with
+    ``slack.files.add``); Slack delivers app_mention. Returns its ts."""
+    ts = slack.add_user_message(channel, f"<@UBOT> {text}", user="U1", thread_ts=thread_ts, files=files)
+    event = events.app_mention(channel, "U1", f"<@UBOT> {text}", ts, thread_ts=thread_ts, files=files)
+    assert await events.send(event) == 200
     return ts
 
 
@@ -195,10 +202,14 @@ async def reply(
     *,
     user: str = "U1",
     channel: str = CHANNEL,
+    files: list[dict[str, Any]] | None = None,
 ) -> str:
-    """A person replies in a thread without mentioning the bot; Slack delivers the message event."""
-    ts = slack.add_user_message(channel, text, user=user, thread_ts=thread_ts)
-    assert await events.send(events.message(channel, user, text, ts, thread_ts=thread_ts)) == 200
+    """A person replies in a thread without mentioning the bot (sharing ``files``, if given, as a
+    ``file_share`` message); Slack delivers the message event."""
+    ts = slack.add_user_message(channel, text, user=user, thread_ts=thread_ts, files=files)
+    subtype = "file_share" if files else None
+    event = events.message(channel, user, text, ts, thread_ts=thread_ts, subtype=subtype, files=files)
+    assert await events.send(event) == 200
     return ts
 
 

@@ -236,7 +236,7 @@ async def test_a_bare_mention_gets_a_hint_and_starts_nothing(
     assert qoder.sessions == {} and qoder.user_messages() == []
 
 
-async def test_a_file_shared_in_the_thread_reaches_the_agent_with_its_name(
+async def test_a_file_without_a_download_reaches_the_agent_as_its_name_with_a_note(
     bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:
     ts = await mention(slack, events, "look at this")
@@ -253,4 +253,5 @@ async def test_a_file_shared_in_the_thread_reaches_the_agent_with_its_name(
     )
     assert await events.send(event) == 200
     await eventually(lambda: len(qoder.user_messages()) == 2)
-    assert qoder.user_messages()[1] == "here is the log\n\n(Attached in Slack: ci.log)"
+    assert qoder.user_messages()[1] == "here is the log\n\n(Attached in Slack but not passed on: ci.log)"
+    await eventually(lambda: "I couldn't pass ci.log to the agent" in thread_text(slack, CHANNEL, ts))

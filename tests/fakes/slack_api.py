@@ -20,6 +20,7 @@ Behaviour mirrors Slack where it matters to the bridge:
   modals and the Home tab (`slack_views`: trigger ids, Block Kit rules), `missing_scope` for a method whose
   scope was not granted (`slack_scopes`; only when `scopes` is given), and `chat.postEphemeral`;
 * the external file upload flow of `files_upload_v2` (`slack_uploads`; shared files in `uploads`);
+* shared files and their private downloads (`slack_files`: bot token and `files:read` or a sign-in page);
 * slash-command `response_url`s: each takes at most 5 answers within 30 minutes, each with text or valid
   blocks (`used_url`, `expired_url`, `no_text`, `invalid_blocks` otherwise);
 * `delay(method, seconds)` makes every later answer to `method` that much slower (a slow Slack).
@@ -52,6 +53,7 @@ from tests.fakes.slack_content import (
     validate_content,
 )
 from tests.fakes.slack_ephemeral import Ephemeral, Ephemerals
+from tests.fakes.slack_files import SlackFiles
 from tests.fakes.slack_responses import ResponseUrlPost, check_response
 from tests.fakes.slack_scopes import needed_scope
 from tests.fakes.slack_uploads import UPLOAD_METHODS, UPLOAD_RATE, Uploads
@@ -159,6 +161,7 @@ class FakeSlack:
         self.responses: list[ResponseUrlPost] = []
         self.conversations = Conversations()
         self.views = Views(team_id)
+        self.files = SlackFiles(team_id, token, lambda: self.scopes, lambda: self.base_url)
         self.delays: dict[str, float] = {}
         self.rate_limited = 0
         self.connections: set[object] = set()  # client addresses (host, port) Web API calls came from
@@ -210,6 +213,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{rest:.*}", self._handle_response_url)
         self.uploads.add_to(app.router)
+        self.files.add_to(app.router)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -67,9 +67,16 @@ class SlackEvents:
     # ----------------------------------------------------------------------------------------- event builders
 
     def app_mention(
-        self, channel: str, user: str, text: str, ts: str, thread_ts: str | None = None
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        ts: str,
+        thread_ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """An `app_mention` event; `text` should contain f"<@{bot_user_id}>"."""
+        """An `app_mention` event (with the `files` shared in it, if any); `text` should contain
+        f"<@{bot_user_id}>"."""
         event: dict[str, Any] = {
             "type": "app_mention",
             "user": user,
@@ -82,6 +89,8 @@ class SlackEvents:
         }
         if thread_ts is not None:
             event["thread_ts"] = thread_ts
+        if files is not None:
+            event["files"] = files
         return event
 
     def message(

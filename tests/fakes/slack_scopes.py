@@ -63,6 +63,9 @@ EVENT_SCOPES: dict[str, str | None] = {
 # Slash commands and shortcuts both need ``commands``.
 COMMANDS_SCOPE = "commands"
 
+# Downloading a shared file (``url_private_download``) needs ``files:read``.
+FILES_SCOPE = "files:read"
+
 
 def needed_scope(method: str, kind: str) -> str | None:
     """The scope ``method`` needs on a conversation of ``kind`` (None: none)."""

@@ -98,3 +98,45 @@ async def test_an_artifact_step_stores_the_file_and_announces_it(
     assert event["original_filename"] == "ci-report.md" and event["size"] == 9
     assert event["content_type"] == "text/markdown"
     assert fake.files.files[event["file_id"]].data == b"all green"
+
+
+@pytest.mark.parametrize(
+    ("block", "accepted"),
+    [
+        (
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw=="}},
+            True,
+        ),
+        ({"type": "image", "source": {"type": "base64", "media_type": "image/tiff", "data": "AAAA"}}, False),
+        (
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "not b64!"}},
+            False,
+        ),
+        ({"type": "image", "source": {"type": "file", "file_id": "file_1"}}, True),
+        ({"type": "image"}, False),
+        (
+            {
+                "type": "document",
+                "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERg=="},
+                "title": "a.pdf",
+            },
+            True,
+        ),
+        (
+            {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": "eA=="}},
+            False,
+        ),
+        ({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}, True),
+        ({"type": "document", "source": {"type": "text", "media_type": "text/csv", "data": "x"}}, False),
+        ({"type": "document", "source": {"type": "url", "url": "https://x/a.pdf"}, "title": 3}, False),
+        ({"type": "video", "source": {}}, False),
+    ],
+)
+async def test_message_content_blocks_are_checked(
+    fake: FakeQoder, client: httpx.AsyncClient, block: dict[str, object], accepted: bool
+) -> None:
+    sid = await new_session(client)
+    body = {"events": [{"type": "user.message", "content": [{"type": "text", "text": "see"}, block]}]}
+    response = await client.post(f"/sessions/{sid}/events", json=body)
+    assert response.status_code == (200 if accepted else 400), response.text
+    assert fake.user_messages(sid) == (["see"] if accepted else [])

@@ -34,6 +34,7 @@ NAMES = [
     "ALLOWED_BOTS",
     "USER_TURNS_PER_MINUTE",
     "MAX_MESSAGE_CHARS",
+    "MAX_FILE_BYTES",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "ADMIN_USERS",
@@ -86,6 +87,7 @@ def test_operator_limits_and_logging_have_safe_defaults_and_named_errors(
     settings = load_settings()
     assert settings.ALLOWED_BOTS == () and settings.USER_TURNS_PER_MINUTE == 0
     assert settings.MAX_MESSAGE_CHARS == 16_000
+    assert settings.MAX_FILE_BYTES == 20 * 1024 * 1024
     assert (settings.LOG_FORMAT, settings.LOG_LEVEL) == ("text", "INFO")
     assert settings.secrets == ("xoxb-1", "xapp-1", "pt-secret-value")
 
@@ -96,12 +98,19 @@ def test_operator_limits_and_logging_have_safe_defaults_and_named_errors(
         "LOG_LEVEL": "loud",
         "USER_TURNS_PER_MINUTE": "-1",
         "MAX_MESSAGE_CHARS": "lots",
+        "MAX_FILE_BYTES": "0",
     }.items():
         monkeypatch.setenv(name, bad)
     with pytest.raises(ConfigError) as caught:
         load_settings()
     named = {problem.split(":", 1)[0] for problem in caught.value.problems}
-    assert named == {"LOG_FORMAT", "LOG_LEVEL", "USER_TURNS_PER_MINUTE", "MAX_MESSAGE_CHARS"}
+    assert named == {
+        "LOG_FORMAT",
+        "LOG_LEVEL",
+        "USER_TURNS_PER_MINUTE",
+        "MAX_MESSAGE_CHARS",
+        "MAX_FILE_BYTES",
+    }
 
 
 @pytest.mark.parametrize("bad", ["0", "-5", "20MB"])

@@ -9,6 +9,7 @@ from bot.render.modal import ASK_SHORTCUT_ID
 from tests.fakes.slack_scopes import (
     COMMANDS_SCOPE,
     EVENT_SCOPES,
+    FILES_SCOPE,
     METHOD_SCOPES,
     load_manifest,
     manifest_scopes,
@@ -21,11 +22,12 @@ EVENTS: list[str] = MANIFEST["settings"]["event_subscriptions"]["bot_events"]
 
 def needed_scopes() -> set[str]:
     """Scopes of every method the outbox may call (each has a rate tier), every subscribed event, and
-    ``commands`` for the slash command and shortcuts."""
+    ``commands`` for the slash command and shortcuts, and ``files:read`` for the files people share."""
     needed = {METHOD_SCOPES[method] for method in slack_limits() if method in METHOD_SCOPES}
     needed |= {scope for event in EVENTS if (scope := EVENT_SCOPES[event]) is not None}
     if FEATURES.get("slash_commands") or FEATURES.get("shortcuts"):
         needed.add(COMMANDS_SCOPE)
+    needed.add(FILES_SCOPE)
     return needed
 
 

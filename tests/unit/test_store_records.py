@@ -4,11 +4,11 @@ both derived from the dataclass fields."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
-from bot.models import QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.models import QueuedMessage, SessionRecord, SlackFile, ThreadKey, TurnRecord
 from bot.store.serialize import MESSAGE as MESSAGE_CODEC
 from bot.store.serialize import SESSION as SESSION_CODEC
 from bot.store.serialize import TURN as TURN_CODEC
@@ -46,8 +46,13 @@ CURRENT_SESSION_JSON = (
     '{"agent_id":"","created_at":1700000000.5,"environment_id":"","session_id":"s-1","started_by":"",'
     '"thread":"T1:C1:1700000000.000100","title":"why is CI red? ✓"}'
 )
-CURRENT_MESSAGE_JSON = (
+# Messages as written before they kept their files.
+STARTS_MESSAGE_JSON = (
     '{"agent_id":"","environment_id":"","message_ts":"1700000005.000005","outcome":"",'
+    '"text":"say \\"hi\\" ✓","thread":"T1:C1:1700000000.000100","user":"U1"}'
+)
+CURRENT_MESSAGE_JSON = (
+    '{"agent_id":"","environment_id":"","files":[],"message_ts":"1700000005.000005","outcome":"",'
     '"text":"say \\"hi\\" ✓","thread":"T1:C1:1700000000.000100","user":"U1"}'
 )
 
@@ -88,6 +93,16 @@ def test_json_written_by_earlier_versions_loads() -> None:
         "s-3", T1, "evt_7", ["1.000002"], "{}", False, "1.000001", 12.0
     )
     assert MESSAGE_CODEC.from_json(MESSAGE_JSON) == QUEUED
+    assert MESSAGE_CODEC.from_json(STARTS_MESSAGE_JSON) == QUEUED
+
+
+def test_a_message_keeps_its_files() -> None:
+    shared = SlackFile("F1", "shot.png", "image/png", 1234, "https://files.example/F1", "hosted")
+    message = replace(QUEUED, files=(shared, SlackFile("F2", "gone.txt")))
+    text = MESSAGE_CODEC.to_json(message)
+    assert '"files":[{"id":"F1","mimetype":"image/png","mode":"hosted","name":"shot.png"' in text
+    assert MESSAGE_CODEC.from_json(text) == message
+    assert MESSAGE_COLUMNS.record(MESSAGE_COLUMNS.values(message)) == message
 
 
 def test_a_loaded_float_field_is_a_float() -> None:
@@ -152,8 +167,8 @@ def test_columns_are_the_record_fields_in_order() -> None:
     assert SESSION_COLUMNS.sql == (
         "thread, session_id, created_at, title, started_by, agent_id, environment_id"
     )
-    assert MESSAGE_COLUMNS.sql == "thread, message_ts, user, text, agent_id, environment_id, outcome"
-    assert MESSAGE_COLUMNS.marks == "?, ?, ?, ?, ?, ?, ?"
+    assert MESSAGE_COLUMNS.sql == ("thread, message_ts, user, text, agent_id, environment_id, outcome, files")
+    assert MESSAGE_COLUMNS.marks == "?, ?, ?, ?, ?, ?, ?, ?"
 
 
 def test_column_values_are_what_the_tables_held_before() -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from bot.models import TurnRecord
 from bot.qoder import OutcomeSpec, QoderError, QoderEvent, Session
@@ -14,6 +15,7 @@ from bot.qoder import OutcomeSpec, QoderError, QoderEvent, Session
 class Sent:
     session_id: str
     text: str
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -88,11 +90,18 @@ class FakeQoderSessions:
         for event in history:
             yield event
 
-    async def send_message(self, session_id: str, text: str, *, idempotency_key: str) -> str:
+    async def send_message(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        idempotency_key: str,
+        attachments: Sequence[Mapping[str, Any]] = (),
+    ) -> str:
         self._maybe_fail("send_message")
         if idempotency_key in self._keys:
             return self._keys[idempotency_key]
-        self.sent.append(Sent(session_id, text))
+        self.sent.append(Sent(session_id, text, tuple(dict(a) for a in attachments)))
         echo = f"sevt_{next(self._ids)}"
         self._keys[idempotency_key] = echo
         return echo

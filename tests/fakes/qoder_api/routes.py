@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.qoder_api.content import check_content
 from tests.fakes.qoder_api.errors import ApiError, conflict, invalid
 from tests.fakes.qoder_api.middleware import json_body
 from tests.fakes.qoder_api.outcome import begin_outcome, check_define_outcome
@@ -233,6 +234,7 @@ def validate_events(session: FakeSession, events: list[Any]) -> None:
                 raise invalid("user.message content must be a non-empty array of blocks.")
             if not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in content):
                 raise invalid("Every content block needs a type.")
+            check_content(content)
             if running:
                 raise conflict("The session is still processing the previous turn.")
             running, pending = True, set()
