@@ -37,6 +37,9 @@ _IDEMPOTENCY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "qoder-slack/idempotency
 # Every active turn holds one connection open for its event stream: a pool cap (httpx's default is 100)
 # would make the next turn's messages and interrupts wait for some stream to end.
 CONNECTION_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=50)
+# Requests get a pool of their own: httpcore looks at every pooled connection for each request, so sharing
+# a pool with hundreds of open streams made each message to Qoder cost CPU in proportion to the streams.
+REQUEST_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=20)
 
 
 def idempotency_uuid(scope: str, key: str) -> str:
@@ -49,8 +52,10 @@ def idempotency_uuid(scope: str, key: str) -> str:
 
 
 class QoderClient:
-    """Async client for one Qoder base URL and token. Pass ``http`` to share (or mock) the transport, and
-    ``clock``/``sleep``/``uniform`` (monotonic seconds, waiting, jitter draws) to drive retries in tests."""
+    """Async client for one Qoder base URL and token. Pass ``http`` to share (or mock) the transport (event
+    streams use it too unless ``stream_http`` is given), and ``clock``/``sleep``/``uniform`` (monotonic
+    seconds, waiting, jitter draws) to drive retries in tests. Without ``http`` the client owns two
+    connection pools: one for requests, one for the long-lived event streams."""
 
     def __init__(
         self,
@@ -58,6 +63,7 @@ class QoderClient:
         token: str,
         *,
         http: httpx.AsyncClient | None = None,
+        stream_http: httpx.AsyncClient | None = None,
         timeout: float = 30.0,
         max_retries: int = 3,
         backoff_base: float = 0.5,
@@ -69,8 +75,15 @@ class QoderClient:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._token = token
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(limits=CONNECTION_LIMITS)
+        self._owned: list[httpx.AsyncClient] = []
+        if http is None:
+            http = httpx.AsyncClient(limits=REQUEST_LIMITS)
+            self._owned.append(http)
+            if stream_http is None:
+                stream_http = httpx.AsyncClient(limits=CONNECTION_LIMITS)
+                self._owned.append(stream_http)
+        self._http = http
+        self._stream_http = stream_http if stream_http is not None else http
         self._timeout = timeout
         self._max_retries = max_retries
         self._backoff_base = backoff_base
@@ -86,9 +99,9 @@ class QoderClient:
         await self._request("GET", "/models", max_retries=0)
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this instance created it."""
-        if self._owns_http:
-            await self._http.aclose()
+        """Close the HTTP clients this instance created."""
+        for http in self._owned:
+            await http.aclose()
 
     # --- sessions -------------------------------------------------------------------------------------
 
@@ -212,7 +225,7 @@ class QoderClient:
         """
         params = {"event_deltas[]": "agent.message"} if deltas else {}
         return resumable_stream(
-            self._http,
+            self._stream_http,
             self._url(_session_path(session_id, "/events/stream")),
             headers={**self._auth(), "Accept": "text/event-stream", "Cache-Control": "no-store"},
             params=params,
