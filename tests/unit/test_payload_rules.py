@@ -7,6 +7,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.interactive import APPROVE_ACTIONS, DENY_ACTIONS, parse_approval_value
 from bot.render import (
     SlackMessage,
     Streamed,
@@ -231,8 +232,14 @@ def approvals(draw: st.DrawFn) -> TurnState:
 @PROPS
 @given(approvals(), st.sampled_from(["T1:C1:1700000000.000100", "T1:D1:" + "9" * 60]))
 def test_every_message_asking_for_approvals_is_accepted(state: TurnState, stop_value: str) -> None:
+    waiting = {item.id for item in state.items if isinstance(item, ToolItem) and item.status == "waiting"}
     for message in render_turn(state, stop_value=stop_value, now=10.0):
         assert_accepted(message)
+        for block in message.blocks:
+            for element in block.get("elements", []) if block["type"] == "actions" else []:
+                action_id = str(element.get("action_id", ""))
+                if APPROVE_ACTIONS.match(action_id) or DENY_ACTIONS.match(action_id):
+                    assert parse_approval_value(element["value"])[1] in waiting  # a click names its call
 
 
 @PROPS
