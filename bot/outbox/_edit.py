@@ -7,6 +7,11 @@ the moment of the call. Priorities: the first post and a finished turn are ``URG
 messages instead (``chat.postMessage`` has a per-channel budget of its own) and the replies it replaces are
 deleted later, when the budget allows. ``on_written`` learns each frame that is entirely visible and the ts
 of every reply, so the caller can make that progress durable; ``on_posted`` learns each new reply.
+
+A reply whose blocks Slack refuses (``invalid_blocks`` and its kin) is written again, with the next grant,
+as plain text (``_plain``), so the thread never stays on an older frame. That reply stays plain while the
+turn runs (its content only grows, so the blocks would most likely be refused again, at two calls a frame);
+the finished turn tries blocks once more, for its buttons and layout, and falls back again if refused.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.outbox._pacer import Frame, FramePacer
+from bot.outbox._plain import plain, refused_content
 from bot.outbox._scheduler import Grant, Priority, Want
 from bot.outbox._transport import RateLimited, SlackError
 from bot.outbox._workspace import WorkspaceOutbox
@@ -77,6 +84,8 @@ class EditWriter(FramePacer[Frame]):
         self.reply_ts: list[str] = list(reply_ts)
         self._sent: list[SlackMessage | None] = [None] * len(self.reply_ts)
         self._gone: set[int] = set()
+        self._plain: set[int] = set()  # replies written as plain text since Slack refused their blocks
+        self._retried: set[int] = set()  # plain replies the finished turn tried with blocks again
         self._stale: list[str] = []  # replies replaced by newer ones, to delete once the frame is visible
         self._rendered: tuple[int, Sequence[SlackMessage]] = (-1, ())
 
@@ -113,7 +122,7 @@ class EditWriter(FramePacer[Frame]):
                 self._divert(op.index)
                 op = _Op(_POST, op.index)
             try:
-                await self._apply(grant, op, messages[op.index])
+                await self._apply(grant, op, messages[op.index], final=self._finished(frame))
             except (RateLimited, _Again):
                 continue
             written.add(op.index)
@@ -148,22 +157,49 @@ class EditWriter(FramePacer[Frame]):
         del self._sent[index:]
         self._gone = {i for i in self._gone if i < index}
 
+    async def _send(
+        self, grant: Grant, index: int, params: dict[str, Any], *, edit: bool, final: bool
+    ) -> dict[str, Any]:
+        """Make the call for reply ``index``, as plain text if Slack refused its blocks before (a ``final``
+        frame tries them once more). A refusal of its content marks it plain and raises ``_Again``: the
+        next grant writes it so."""
+        if final and index in self._plain and index not in self._retried:
+            self._retried.add(index)
+            self._plain.discard(index)
+        if index in self._plain:
+            params = plain(params, edit=edit)
+        try:
+            return await self._outbox.send(grant, params)
+        except SlackError as error:
+            if index in self._plain or not refused_content(error, params):
+                raise
+            log.warning(
+                "Slack refused reply %d in %s/%s (%s); writing it as plain text",
+                index,
+                self._channel,
+                self._thread_ts,
+                error.code,
+            )
+            self._plain.add(index)
+            raise _Again from None
+
     def _tidy(self, needed: int) -> None:
         """Delete replies a shorter rendering no longer needs and replies that were posted anew."""
         self._stale.extend(self.reply_ts[needed:])
         del self.reply_ts[needed:]
         del self._sent[needed:]
         self._gone = {i for i in self._gone if i < needed}
+        self._plain = {i for i in self._plain if i < needed}
+        self._retried = {i for i in self._retried if i < needed}
         for ts in reversed(self._stale):
             self._outbox.delete(self._channel, ts)
         self._stale.clear()
 
-    async def _apply(self, grant: Grant, op: _Op, message: SlackMessage) -> None:
+    async def _apply(self, grant: Grant, op: _Op, message: SlackMessage, *, final: bool) -> None:
         if op.method == _UPDATE:
+            params = {"channel": self._channel, "ts": self.reply_ts[op.index], **message.payload()}
             try:
-                await self._outbox.send(
-                    grant, {"channel": self._channel, "ts": self.reply_ts[op.index], **message.payload()}
-                )
+                await self._send(grant, op.index, params, edit=True, final=final)
             except SlackError as error:
                 if error.code not in _GONE:
                     raise
@@ -172,9 +208,8 @@ class EditWriter(FramePacer[Frame]):
                 raise _Again from None  # not written: the next grant re-posts it
             self._sent[op.index] = message
             return
-        response = await self._outbox.send(
-            grant, {"channel": self._channel, "thread_ts": self._thread_ts, **message.payload()}
-        )
+        params = {"channel": self._channel, "thread_ts": self._thread_ts, **message.payload()}
+        response = await self._send(grant, op.index, params, edit=False, final=final)
         ts = str(response["ts"])
         if op.index < len(self.reply_ts):
             self.reply_ts[op.index] = ts

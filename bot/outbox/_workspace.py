@@ -3,7 +3,8 @@
 Intents say what should be visible and return at once: a reaction on a message, the thread status, a notice.
 Each is reconciled in the background within the workspace's budget, and superseded intents coalesce (a
 "received" reaction still waiting when it is no longer wanted is never sent). Failures cost only the
-cosmetic itself: they are logged, never raised to the caller.
+cosmetic itself: they are logged, never raised to the caller. A post, notice or ephemeral message whose
+blocks Slack refuses is sent again as plain text.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from bot.outbox._keepers import ReactionKeeper, StatusKeeper
 from bot.outbox._limits import Limits
+from bot.outbox._plain import plain, refused_content
 from bot.outbox._scheduler import Grant, Priority, Scheduler, Want
 from bot.outbox._timing import Clock, Sleep
 from bot.outbox._transport import FILE_UPLOAD, FILE_UPLOAD_METHODS, RateLimited, SlackError, Transport
@@ -80,9 +82,10 @@ class WorkspaceOutbox:
         raise SlackError(method, "ratelimited", 429)
 
     async def post(self, channel: str, payload: Mapping[str, Any], *, thread_ts: str = "") -> str:
-        """Post a message someone waits for (``URGENT``) and return its ts."""
+        """Post a message someone waits for (``URGENT``) and return its ts; a payload Slack refuses for its
+        content (``invalid_blocks``…) is posted again as plain text."""
         params = {"channel": channel, **payload, **({"thread_ts": thread_ts} if thread_ts else {})}
-        response = await self.call("chat.postMessage", channel, params)
+        response = await self.call_or_plain("chat.postMessage", channel, params)
         return str(response["ts"])
 
     async def upload(
@@ -111,6 +114,19 @@ class WorkspaceOutbox:
             self._statuses.posted_in(channel, thread_ts)
             return response
         raise SlackError(FILE_UPLOAD, "ratelimited", 429)
+
+    async def call_or_plain(self, method: str, channel: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``call`` a message method (``URGENT``); when Slack refuses the content, make the same call again
+        with only a safe, truncated ``text`` (see ``_plain``)."""
+        try:
+            return await self.call(method, channel, params)
+        except SlackError as error:
+            if not refused_content(error, params):
+                raise
+            log.warning(
+                "Slack refused a %s in %s (%s); sending it as plain text", method, channel, error.code
+            )
+            return await self.call(method, channel, plain(params, edit=method == "chat.update"))
 
     async def permalink(self, channel: str, ts: str) -> str:
         """A link to message ``ts``; raises ``SlackError`` when Slack refuses."""
@@ -145,7 +161,7 @@ class WorkspaceOutbox:
 
         async def post() -> None:
             try:
-                await self.call("chat.postEphemeral", channel, params)
+                await self.call_or_plain("chat.postEphemeral", channel, params)
             except SlackError as error:
                 log.warning("could not answer %s in %s: %s", user, channel, error.code)
 

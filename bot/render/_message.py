@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.interactive import APPROVE_ACTION_ID, DENY_ACTION_ID, STOP_ACTION_ID, approval_value
+from bot.interactive import STOP_ACTION_ID, approval_action_id, approval_value
 from bot.render._cut import cut_markdown, split_mrkdwn
 from bot.render._limits import (
     BUTTON_LABEL_LIMIT,
@@ -98,7 +98,7 @@ def build_messages(
 
 def render_notice(text: str) -> SlackMessage:
     """A short plain sentence from the bot (e.g. that a message was queued), escaped."""
-    return SlackMessage(text=safe_text(truncate(text.strip(), NOTICE_MESSAGE_LIMIT)))
+    return SlackMessage(text=safe_text(truncate(text.strip(), NOTICE_MESSAGE_LIMIT)) or "…")
 
 
 def render_mrkdwn(text: str) -> SlackMessage:
@@ -117,11 +117,11 @@ def approval_buttons(thread_value: str, tools: Sequence[tuple[str, str]]) -> dic
     """Approve / Deny buttons for tool calls waiting on a person: ``tools`` are ``(tool_use_id, label)``.
     Each button's value is :func:`bot.interactive.approval_value`. At most ``MAX_APPROVALS`` tools."""
     elements: list[dict[str, Any]] = []
-    for tool_use_id, label in tools[:MAX_APPROVALS]:
+    for index, (tool_use_id, label) in enumerate(tools[:MAX_APPROVALS]):
         value = approval_value(thread_value, tool_use_id)
         name = truncate(label, BUTTON_LABEL_LIMIT)
-        elements.append(_button(APPROVE_ACTION_ID, f"Approve {name}", value, "primary"))
-        elements.append(_button(DENY_ACTION_ID, f"Deny {name}", value, "danger"))
+        elements.append(_button(approval_action_id(True, index), f"Approve {name}", value, "primary"))
+        elements.append(_button(approval_action_id(False, index), f"Deny {name}", value, "danger"))
     return {"type": "actions", "elements": elements}
 
 

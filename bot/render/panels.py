@@ -155,7 +155,8 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def _message(lines: Sequence[str]) -> SlackMessage:
+    shown = [line for line in lines if line.strip()]  # Slack refuses an empty section
     blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": line[:SECTION_LIMIT]}} for line in lines[:48]
+        {"type": "section", "text": {"type": "mrkdwn", "text": line[:SECTION_LIMIT]}} for line in shown[:48]
     ]
-    return SlackMessage(text="\n".join(lines)[:3900], blocks=tuple(blocks))
+    return SlackMessage(text="\n".join(shown)[:3900] or "…", blocks=tuple(blocks))

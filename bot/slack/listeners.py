@@ -10,8 +10,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.interactive import (
-    APPROVE_ACTION_ID,
-    DENY_ACTION_ID,
+    APPROVE_ACTIONS,
+    DENY_ACTIONS,
     STOP_ACTION_ID,
     parse_approval_value,
     parse_stop_value,
@@ -90,11 +90,11 @@ def register(
             log.warning("approval button with an unreadable value ignored")
             return
         user = str((body.get("user") or {}).get("id") or "")
-        allow = action.get("action_id") == APPROVE_ACTION_ID
+        allow = APPROVE_ACTIONS.match(str(action.get("action_id", ""))) is not None
         await controls.resolve_tool(thread, tool_use_id, allow=allow, user=user)
 
-    app.action(APPROVE_ACTION_ID)(on_approval)
-    app.action(DENY_ACTION_ID)(on_approval)
+    app.action(APPROVE_ACTIONS)(on_approval)
+    app.action(DENY_ACTIONS)(on_approval)
 
     @app.command("/qoder")
     async def on_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]) -> None:

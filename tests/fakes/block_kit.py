@@ -1,32 +1,56 @@
-"""Block Kit rules for app surfaces (modals and the Home tab), as Slack's reference pages state them.
+"""Block Kit rules, as Slack's reference pages state them: for messages and for app surfaces (modals and the
+Home tab). The fake Slack refuses what these rules refuse, and the render tests check every payload with them.
 
-``validate_view(view, surface)`` returns the problems Slack would report, each as Slack words them in
-``response_metadata.messages`` of an ``invalid_arguments`` answer: ``"[ERROR] <what> [json-pointer:<where>]"``.
-An empty list means Slack accepts the view.
+Each block is first read by slack_sdk's Block Kit models (``Block.parse``, then ``to_dict``, which runs their
+validators); a field the model does not know or an empty string it drops is a problem too. The rules the
+models do not enforce are checked here.
 
-Modal: ``title`` (plain_text, ≤ 24 chars) required; ``submit`` and ``close`` ≤ 24 chars; ``submit`` required
-when the view holds an input block; ``private_metadata`` ≤ 3000 chars; ``callback_id``/``external_id`` ≤ 255.
-Both surfaces: ≤ 100 blocks, ``block_id`` ≤ 255 and unique. Blocks: section (text ≤ 3000 or ≤ 10 fields of
-≤ 2000; optional accessory), header (plain_text ≤ 150), context (1–10 text or image elements), divider,
-actions (1–25 elements), input (label ≤ 2000, one element, hint ≤ 2000). ``markdown`` blocks are for
-messages only. Elements: button (text ≤ 75, value ≤ 2000, url ≤ 3000, style primary|danger) and
-plain_text_input (placeholder ≤ 150, 0 ≤ min_length ≤ 3000, 1 ≤ max_length ≤ 3000, initial_value no longer
-than max_length); ``action_id`` ≤ 255 and unique within its block.
+``validate_view(view, surface)`` and ``validate_blocks(blocks, surface)`` return the problems Slack would
+report, each as Slack words them in ``response_metadata.messages``: ``"[ERROR] <what> [json-pointer:<where>]"``.
+An empty list means Slack accepts them. ``message_refusal(args, update=…)`` is Slack's answer to the content
+of a ``chat.postMessage`` / ``chat.update`` / ``chat.postEphemeral``: ``None`` when it accepts it, else the
+error (``no_text``, ``markdown_text_conflict``, ``invalid_blocks_format``, ``invalid_blocks``,
+``msg_blocks_too_long``, ``msg_too_long``, ``invalid_attachments``) with the problems; ``chunk_refusal``
+the same for a stream's ``chunks`` (``invalid_chunks``, ``msg_too_long``). ``house_problems``
+adds what the bot itself promises beyond Slack (a non-empty top-level ``text`` beside blocks).
+
+Messages: ≤ 50 blocks; ``markdown`` blocks (messages only) 1–12,000 characters, ≤ 12,000 in all
+(``msg_blocks_too_long``); ``text`` over 4,000 is ``msg_too_long`` on ``chat.update``; ``markdown_text``
+≤ 12,000, never with ``text`` or ``blocks``. Modal: ``title`` (plain_text, ≤ 24 chars) required; ``submit``
+and ``close`` ≤ 24 chars; ``submit`` required when the view holds an input block; ``private_metadata``
+≤ 3000 chars; ``callback_id``/``external_id`` ≤ 255. Both surfaces: ≤ 100 blocks. Everywhere: ``block_id``
+≤ 255 and unique. Blocks: section (text ≤ 3000 or ≤ 10 fields of ≤ 2000; optional accessory), header
+(plain_text ≤ 150), context (1–10 text or image elements), divider, actions (1–25 elements), input (label
+≤ 2000, one element, hint ≤ 2000). Elements: button (text ≤ 75, value ≤ 2000, url ≤ 3000, style
+primary|danger) and plain_text_input (placeholder ≤ 150, 0 ≤ min_length ≤ 3000, 1 ≤ max_length ≤ 3000,
+initial_value no longer than max_length); ``action_id`` ≤ 255 and unique within its block.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
-Surface = Literal["modal", "home"]
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.messages.chunk import Chunk
+from slack_sdk.models.views import View
+
+Surface = Literal["modal", "home", "message"]
 
 MAX_BLOCKS = 100
+MESSAGE_MAX_BLOCKS = 50
+MARKDOWN_LIMIT = 12_000  # markdown blocks of one message together, and markdown_text
+UPDATE_TEXT_LIMIT = 4_000  # chat.update's text
 TITLE_LIMIT = 24
 METADATA_LIMIT = 3000
 ID_LIMIT = 255
 SURFACE_BLOCKS = frozenset(
     {"section", "header", "context", "divider", "actions", "input", "image", "rich_text"}
 )
+MESSAGE_BLOCKS = SURFACE_BLOCKS | {"markdown", "table", "file", "video", "context_actions"}
+CHUNK_TYPES = frozenset({"markdown_text", "task_update", "plan_update", "blocks"})
+TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
 
 
 class _Check:
@@ -57,8 +81,16 @@ class _Check:
             self.fail(f"must be a string of at most {limit} characters", where)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Slack's ``error`` for a message's content, and the problems (``response_metadata.messages``)."""
+
+    error: str
+    messages: tuple[str, ...] = ()
+
+
 def validate_view(view: Any, surface: Surface) -> list[str]:
-    """Everything Slack would refuse in ``view`` published as a ``surface``."""
+    """Everything Slack would refuse in ``view`` published as a ``surface`` (``modal`` or ``home``)."""
     check = _Check()
     if not isinstance(view, dict):
         check.fail("must be a view object", "/view")
@@ -69,8 +101,6 @@ def validate_view(view: Any, surface: Surface) -> list[str]:
     if not isinstance(blocks, list):
         check.fail("missing required field: blocks", "/view/blocks")
         blocks = []
-    if len(blocks) > MAX_BLOCKS:
-        check.fail(f"no more than {MAX_BLOCKS} items allowed", "/view/blocks")
     check.length(view.get("private_metadata"), "/view/private_metadata", METADATA_LIMIT)
     check.length(view.get("callback_id"), "/view/callback_id", ID_LIMIT)
     check.length(view.get("external_id"), "/view/external_id", ID_LIMIT)
@@ -79,17 +109,147 @@ def validate_view(view: Any, surface: Surface) -> list[str]:
         has_input = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
         check.text(view.get("submit"), "/view/submit", limit=TITLE_LIMIT, plain=True, required=has_input)
         check.text(view.get("close"), "/view/close", limit=TITLE_LIMIT, plain=True, required=False)
-    block_ids: set[str] = set()
-    for index, block in enumerate(blocks):
-        _block(check, block, f"/view/blocks/{index}", block_ids)
+    _view_model(check, view)
+    check.problems += validate_blocks(blocks, surface, pointer="/view/blocks")
     return check.problems
 
 
-def _block(check: _Check, block: Any, where: str, block_ids: set[str]) -> None:
-    if not isinstance(block, dict) or block.get("type") not in SURFACE_BLOCKS:
+def validate_blocks(blocks: Any, surface: Surface, *, pointer: str = "/blocks") -> list[str]:
+    """Everything Slack would refuse in ``blocks`` on ``surface`` (a message: ≤ 50 blocks, markdown blocks
+    ≤ 12,000 characters in all; a view: ≤ 100)."""
+    check = _Check()
+    if not isinstance(blocks, list):
+        check.fail("must be an array of blocks", pointer)
+        return check.problems
+    limit = MESSAGE_MAX_BLOCKS if surface == "message" else MAX_BLOCKS
+    if len(blocks) > limit:
+        check.fail(f"no more than {limit} items allowed", pointer)
+    block_ids: set[str] = set()
+    for index, block in enumerate(blocks):
+        _block(check, block, f"{pointer}/{index}", block_ids, surface)
+    return check.problems
+
+
+def markdown_size(blocks: Any) -> int:
+    """Characters of ``markdown`` blocks in ``blocks`` together (Slack allows 12,000 per message)."""
+    if not isinstance(blocks, list):
+        return 0
+    return sum(
+        len(block["text"])
+        for block in blocks
+        if isinstance(block, dict) and block.get("type") == "markdown" and isinstance(block.get("text"), str)
+    )
+
+
+def message_refusal(args: dict[str, Any], *, update: bool = False) -> Refusal | None:
+    """Slack's answer to the content of a message (``text``, ``blocks``, ``markdown_text``,
+    ``attachments``) in a ``chat.postMessage`` or, with ``update``, a ``chat.update``; ``None`` when
+    Slack takes it. A ``text`` over 40,000 characters is not refused: Slack truncates it."""
+    text = "" if args.get("text") is None else str(args["text"])
+    blocks, markdown, attachments = args.get("blocks"), args.get("markdown_text"), args.get("attachments")
+    if markdown is not None and (text or blocks is not None):
+        return Refusal("markdown_text_conflict")
+    if not text and blocks is None and markdown is None and not attachments:
+        return Refusal("no_text")
+    if markdown is not None and len(str(markdown)) > MARKDOWN_LIMIT:
+        return Refusal("msg_too_long")
+    if attachments is not None and not (
+        isinstance(attachments, list) and all(isinstance(a, dict) for a in attachments)
+    ):
+        return Refusal("invalid_attachments")
+    if blocks is not None:
+        if not isinstance(blocks, list):
+            return Refusal("invalid_blocks_format")
+        if problems := validate_blocks(blocks, "message"):
+            return Refusal("invalid_blocks", tuple(problems))
+        if markdown_size(blocks) > MARKDOWN_LIMIT:
+            return Refusal("msg_blocks_too_long")
+    if update and len(text) > UPDATE_TEXT_LIMIT:
+        return Refusal("msg_too_long")
+    return None
+
+
+def chunk_refusal(chunks: Any) -> Refusal | None:
+    """Slack's answer to the ``chunks`` of a ``chat.startStream`` / ``appendStream`` / ``stopStream``:
+    ``invalid_chunks`` for a chunk slack_sdk's models cannot read back unchanged, a task without id, title
+    or known status, or invalid blocks; ``msg_too_long`` for more than 12,000 characters of Markdown."""
+    if not isinstance(chunks, list):
+        return Refusal("invalid_chunks")
+    check = _Check()
+    markdown = 0
+    for index, chunk in enumerate(chunks):
+        where = f"/chunks/{index}"
+        if not isinstance(chunk, dict) or chunk.get("type") not in CHUNK_TYPES:
+            check.fail("unsupported type", f"{where}/type")
+            continue
+        try:
+            parsed = Chunk.parse(chunk)
+            dumped = parsed.to_dict() if parsed is not None else None
+        except (SlackObjectFormationError, TypeError, KeyError, ValueError, AttributeError) as error:
+            check.fail(str(error), where)
+            continue
+        if dumped != chunk:
+            check.fail("has an empty or unknown field", where)
+        kind = chunk["type"]
+        if kind == "markdown_text":
+            text = chunk.get("text")
+            if not isinstance(text, str):
+                check.fail("must be a string", f"{where}/text")
+            else:
+                markdown += len(text)
+        elif kind == "task_update":
+            for key in ("id", "title"):
+                if not isinstance(chunk.get(key), str) or not chunk[key]:
+                    check.fail("must be more than 0 characters", f"{where}/{key}")
+            if chunk.get("status") not in TASK_STATUSES:
+                check.fail("must be pending, in_progress, complete or error", f"{where}/status")
+        elif kind == "blocks":
+            check.problems += validate_blocks(chunk.get("blocks"), "message", pointer=f"{where}/blocks")
+    if check.problems:
+        return Refusal("invalid_chunks", tuple(check.problems))
+    if markdown > MARKDOWN_LIMIT:
+        return Refusal("msg_too_long")
+    return None
+
+
+def house_problems(args: dict[str, Any]) -> list[str]:
+    """What the bot promises beyond Slack's rules: every message has a non-empty top-level ``text`` (the
+    notification, and what clients without blocks show)."""
+    text = args.get("text")
+    if args.get("markdown_text") is None and not (isinstance(text, str) and text.strip()):
+        return ["[ERROR] a message with blocks needs a non-empty text [json-pointer:/text]"]
+    return []
+
+
+def _view_model(check: _Check, view: dict[str, Any]) -> None:
+    """slack_sdk's ``View`` model must read ``view`` and accept it (its own validators)."""
+    try:
+        View(**view).validate_json()
+    except (SlackObjectFormationError, TypeError, KeyError, ValueError, AttributeError) as error:
+        check.fail(f"not a valid view: {error}", "/view")
+
+
+def _model(check: _Check, block: dict[str, Any], where: str) -> None:
+    """slack_sdk's Block Kit model must read ``block``, accept it and give it back unchanged."""
+    try:
+        parsed = Block.parse(block)
+        dumped = parsed.to_dict() if parsed is not None else None
+    except (SlackObjectFormationError, TypeError, KeyError, ValueError, AttributeError) as error:
+        check.fail(str(error), where)
+        return
+    if parsed is None:
+        check.fail(f"unsupported type: {block.get('type')}", f"{where}/type")
+    elif dumped != block:
+        check.fail("has an empty or unknown field (Block Kit's model drops it)", where)
+
+
+def _block(check: _Check, block: Any, where: str, block_ids: set[str], surface: Surface) -> None:
+    allowed = MESSAGE_BLOCKS if surface == "message" else SURFACE_BLOCKS
+    if not isinstance(block, dict) or block.get("type") not in allowed:
         kind = block.get("type") if isinstance(block, dict) else None
         check.fail(f"unsupported type: {kind}", f"{where}/type")
         return
+    _model(check, block, where)
     block_id = block.get("block_id")
     if block_id is not None:
         check.length(block_id, f"{where}/block_id", ID_LIMIT)

@@ -8,9 +8,11 @@ Behaviour mirrors Slack where it matters to the bridge:
 
 * bodies may be JSON (with `Authorization: Bearer …`), form-encoded or query params; a missing or wrong
   token answers `{"ok": false, "error": "invalid_auth"}` with HTTP 200;
-* message validation: `no_text`, `markdown_text_conflict`, `invalid_blocks` (>50 blocks, section text >3000,
-  header >150), `msg_too_long` (chat.update text >4000, markdown_text >12000), `msg_blocks_too_long`
-  (markdown blocks >12000 together), text >40000 truncated with warning `message_truncated`;
+* message validation by `block_kit` (slack_sdk's Block Kit models plus the rules they leave out): `no_text`,
+  `markdown_text_conflict`, `invalid_blocks_format`, `invalid_blocks` (with the problems in
+  `response_metadata.messages`), `msg_too_long` (chat.update text >4000, markdown_text >12000),
+  `msg_blocks_too_long` (markdown blocks >12000 together), `invalid_attachments`, `invalid_chunks`;
+  text >40000 truncated with warning `message_truncated`;
 * chat.update keeps the previous blocks/markdown_text unless new ones are sent (as Slack documents);
   a streaming message refuses chat.update with `streaming_state_conflict`;
 * a bot reply in a thread clears that thread's assistant status, like Slack does;
@@ -23,7 +25,9 @@ Behaviour mirrors Slack where it matters to the bridge:
 * shared files and their private downloads (`slack_files`: bot token and `files:read` or a sign-in page);
 * slash-command `response_url`s: each takes at most 5 answers within 30 minutes, each with text or valid
   blocks (`used_url`, `expired_url`, `no_text`, `invalid_blocks` otherwise);
-* `delay(method, seconds)` makes every later answer to `method` that much slower (a slow Slack).
+* `delay(method, seconds)` makes every later answer to `method` that much slower (a slow Slack);
+* `refuse_blocks(n)` refuses the next `n` chat.postMessage / chat.update calls that carry blocks with
+  `invalid_blocks` (or another error), valid or not: Slack refusing what the rules here accept.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
+from tests.fakes.block_kit import chunk_refusal
 from tests.fakes.slack_channels import ConversationError, Conversations
 from tests.fakes.slack_content import (
     MARKDOWN_LIMIT,
@@ -63,7 +68,6 @@ T = TypeVar("T")
 
 # Arguments that form-encoded clients send as JSON strings.
 _JSON_ARGS = ("blocks", "chunks", "attachments", "metadata", "loading_messages", "prompts")
-_CHUNK_TYPES = {"markdown_text", "task_update", "plan_update", "blocks"}
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,7 @@ class FakeSlack:
         self._windows: dict[tuple[str, str], deque[float]] = {}
         self._failures: dict[str, deque[InjectedFailure]] = {}
         self._stream_fail: tuple[int, str] | None = None
+        self._block_refusal: tuple[tuple[str, ...], int, str] = ((), 0, "")  # methods, calls left, error
         self._ts_base_us = int(time.time()) * 1_000_000
         self._ts_seq = 0
         self._runner: web.AppRunner | None = None
@@ -320,6 +325,17 @@ class FakeSlack:
         path = response_url.removeprefix(self.response_url_base)
         return [r for r in self.responses if r.path == path and r.status == 200]
 
+    def refuse_blocks(
+        self,
+        times: int = 1,
+        *,
+        methods: tuple[str, ...] = ("chat.postMessage", "chat.update"),
+        error: str = "invalid_blocks",
+    ) -> None:
+        """Refuse the next ``times`` calls to any of ``methods`` that carry blocks with ``error``, however
+        valid the blocks (Slack refusing what the rules here let through); calls without blocks go on."""
+        self._block_refusal = (methods, times, error)
+
     def fail_stream_after(self, appends: int, error: str = "message_not_in_streaming_state") -> None:
         """Let `appends` more chat.appendStream calls succeed; the next appendStream/stopStream on a
         streaming message then fails with `error` and that stream is dead (no longer streaming)."""
@@ -379,11 +395,19 @@ class FakeSlack:
             }
             return self._reply(method, args, now, 200, body)
 
+        refused, left, refusal = self._block_refusal
+        if left > 0 and method in refused and args.get("blocks"):
+            self._block_refusal = (refused, left - 1, refusal)
+            return self._reply(method, args, now, 200, {"ok": False, "error": refusal})
+
         handler = self._handlers.get(method)
         try:
             body = handler(args) if handler is not None else {"ok": True}
         except SlackApiError as e:
-            return self._reply(method, args, now, e.status, {"ok": False, "error": e.error})
+            body = {"ok": False, "error": e.error}
+            if e.messages:
+                body["response_metadata"] = {"messages": list(e.messages)}
+            return self._reply(method, args, now, e.status, body)
         except ConversationError as e:
             return self._reply(method, args, now, 200, {"ok": False, "error": e.error})
         except ViewError as e:
@@ -713,27 +737,19 @@ class FakeSlack:
         if markdown:
             pieces.append(markdown)
         chunks = args.get("chunks")
-        if chunks is not None and not isinstance(chunks, list):
-            raise SlackApiError("invalid_chunks")
+        if chunks is not None and (refusal := chunk_refusal(chunks)) is not None:
+            raise SlackApiError(refusal.error, messages=refusal.messages)
         for chunk in chunks or []:
-            kind = chunk.get("type") if isinstance(chunk, dict) else None
-            if kind not in _CHUNK_TYPES:
-                raise SlackApiError("invalid_chunks")
+            kind = chunk["type"]
             if kind == "markdown_text":
-                if not isinstance(chunk.get("text"), str):
-                    raise SlackApiError("invalid_chunks")
                 pieces.append(chunk["text"])
             elif kind == "task_update":
-                if not chunk.get("id"):
-                    raise SlackApiError("invalid_chunks")
                 task_id = str(chunk["id"])
                 self_task = msg.tasks.setdefault(task_id, {})
                 self_task.update({k: v for k, v in chunk.items() if k != "type"})
             elif kind == "plan_update":
                 msg.plan_title = opt_str(chunk.get("title"))
             else:
-                if not isinstance(chunk.get("blocks"), list):
-                    raise SlackApiError("invalid_chunks")
                 msg.blocks = [*(msg.blocks or []), *chunk["blocks"]]
         added = "".join(pieces)
         if len(added) > MARKDOWN_LIMIT:

@@ -120,7 +120,9 @@ async def test_visible_text_prefers_blocks(fake: FakeSlack, client: AsyncWebClie
 async def test_validation_errors(fake: FakeSlack, method: str, args: dict[str, Any], error: str) -> None:
     resp = await call(fake, method, **args)
     assert resp.status_code == 200
-    assert resp.json() == {"ok": False, "error": error}
+    body = resp.json()
+    assert {key: body[key] for key in ("ok", "error")} == {"ok": False, "error": error}
+    assert set(body) <= {"ok", "error", "response_metadata"}
     assert fake.calls[-1].error == error and not fake.calls[-1].ok
 
 
@@ -254,7 +256,13 @@ async def test_streaming_start_append_stop(fake: FakeSlack, client: AsyncWebClie
         ts=ts,
         chunks=[{"type": "task_update", "id": "t1", "title": "Run tests", "status": "complete"}],
     )
-    feedback = [{"type": "context_actions", "elements": []}]
+    buttons = {
+        "type": "feedback_buttons",
+        "action_id": "feedback",
+        "positive_button": {"text": {"type": "plain_text", "text": "Good"}, "value": "good"},
+        "negative_button": {"text": {"type": "plain_text", "text": "Bad"}, "value": "bad"},
+    }
+    feedback = [{"type": "context_actions", "elements": [buttons]}]
     stop = await client.chat_stopStream(channel="C1", ts=ts, markdown_text="!", blocks=feedback)
     assert stop["ok"] and not msg.streaming
     assert fake.visible_text(msg) == "Hello world!"

@@ -187,3 +187,97 @@ async def test_a_429_on_a_final_edit_is_retried_and_nothing_is_lost(
     tries = [c for c in transport.calls if c.params.get("text") == "the answer"]
     assert len(tries) == 2 and tries[1].at > tries[0].at, "refused once, then made (as an edit or a new post)"
     await reply.aclose()
+
+
+# --- a payload Slack refuses for its content ------------------------------------------------------------
+
+
+def with_blocks(frame: Frame) -> list[SlackMessage]:
+    return [
+        SlackMessage(text=part, blocks=({"type": "section", "text": {"type": "mrkdwn", "text": part}},))
+        for part in frame.parts
+    ]
+
+
+def rich_writer(outbox: WorkspaceOutbox, written: Written) -> EditWriter[Frame]:
+    return EditWriter(
+        outbox,
+        channel="C1",
+        thread_ts=THREAD,
+        render=with_blocks,
+        finished=lambda frame: frame.done,
+        on_written=written,
+        interval=1.0,
+    )
+
+
+async def test_a_post_slack_refuses_for_its_blocks_is_made_again_as_plain_text(
+    clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    written = Written()
+    reply = rich_writer(outbox, written)
+    transport.refuse("chat.postMessage", "invalid_blocks")
+    reply.show(Frame(("Working…",)))
+    await clock.run_until(lambda: bool(written.frames))
+    first, again = transport.calls_to("chat.postMessage")
+    assert "blocks" in first.params and "blocks" not in again.params
+    assert again.params["text"] == "Working…" and again.params["thread_ts"] == THREAD
+    assert transport.thread(THREAD) == ["Working…"] and written.reply_ts == ["1.000"]
+    await reply.aclose()
+
+
+async def test_a_refused_reply_stays_plain_while_the_turn_runs_and_the_final_tries_blocks_again(
+    clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    written = Written()
+    reply = rich_writer(outbox, written)
+    reply.show(Frame(("Working…",)))
+    await clock.run_until(lambda: bool(written.frames))
+    transport.refuse("chat.update", "invalid_blocks")
+    reply.show(Frame(("half an answer",)))
+    await clock.run_until(lambda: written.frames[-1].parts == ("half an answer",), step=0.5)
+    refused, plain = transport.calls_to("chat.update")
+    assert refused.params["blocks"] and plain.params["blocks"] == [], "the old blocks are removed"
+    assert transport.messages[written.reply_ts[0]]["text"] == "half an answer"
+    reply.show(Frame(("most of an answer",)))
+    await clock.run_until(lambda: written.frames[-1].parts == ("most of an answer",), step=0.5)
+    assert transport.calls_to("chat.update")[-1].params["blocks"] == [], "no second call for blocks"
+    reply.show(Frame(("the answer",), done=True))
+    await clock.run_until(lambda: written.frames[-1].done, step=0.5)
+    final = transport.calls_to("chat.update")[-1].params
+    assert final["text"] == "the answer"
+    assert final["blocks"] == [{"type": "section", "text": {"type": "mrkdwn", "text": "the answer"}}]
+    assert [bool(c.params["blocks"]) for c in transport.calls_to("chat.update")] == [True, False, False, True]
+    await reply.aclose()
+
+
+async def test_a_final_refused_again_ends_in_plain_text(
+    clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    written = Written()
+    reply = rich_writer(outbox, written)
+    reply.show(Frame(("Working…",)))
+    await clock.run_until(lambda: bool(written.frames))
+    transport.refuse("chat.update", "invalid_blocks")
+    reply.show(Frame(("still working",)))
+    await clock.run_until(lambda: written.frames[-1].parts == ("still working",), step=0.5)
+    transport.refuse("chat.update", "invalid_blocks")
+    reply.show(Frame(("the answer",), done=True))
+    await clock.run_until(lambda: written.frames[-1].done, step=0.5)
+    assert transport.messages[written.reply_ts[0]]["text"] == "the answer"
+    assert transport.messages[written.reply_ts[0]]["blocks"] == []
+    assert [bool(c.params["blocks"]) for c in transport.calls_to("chat.update")] == [True, False, True, False]
+    await reply.aclose()
+
+
+async def test_a_refusal_not_about_content_is_not_answered_with_plain_text(
+    clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    written = Written()
+    reply = rich_writer(outbox, written)
+    transport.refuse("chat.postMessage", "not_in_channel")
+    reply.show(Frame(("Working…",)))
+    await clock.run_until(lambda: bool(written.frames), step=0.5)
+    assert all("blocks" in call.params for call in transport.calls_to("chat.postMessage"))
+    assert len(transport.calls_to("chat.postMessage")) == 2, "refused, then made again later with its blocks"
+    await reply.aclose()

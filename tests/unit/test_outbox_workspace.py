@@ -140,3 +140,46 @@ async def test_a_notice_reports_its_ts_and_a_failed_one_is_only_logged(
     outbox.notice("C1", "1.0", {"text": "Qoder is unreachable"}, on_posted=remember)
     await clock.advance(5.0)
     assert len(posted) == 1 and transport.messages[posted[0]]["text"] == "Qoder is unreachable"
+
+
+BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*the answer*"}}]
+
+
+async def test_a_post_slack_refuses_for_its_blocks_is_posted_again_as_plain_text(
+    clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    transport.refuse("chat.postMessage", "invalid_blocks")
+    posted: list[str] = []
+
+    async def post() -> None:
+        payload = {"text": "*the answer* " + "x" * 5000, "blocks": BLOCKS}
+        posted.append(await outbox.post("C1", payload, thread_ts="1.0"))
+
+    await clock.run_until(outbox.spawn(post(), name="post").done, step=0.1)
+    [ts] = posted
+    refused, plain = transport.calls_to("chat.postMessage")
+    assert refused.params["blocks"] == BLOCKS and set(plain.params) == {"channel", "thread_ts", "text"}
+    assert plain.params["text"].startswith("*the answer* x") and len(plain.params["text"]) <= 3900
+    assert transport.messages[ts]["text"] == plain.params["text"]
+
+
+async def test_a_notice_and_an_ephemeral_slack_refuses_for_their_blocks_still_arrive(
+    clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    transport.refuse("chat.postMessage", "msg_blocks_too_long")
+    transport.refuse("chat.postEphemeral", "invalid_blocks")
+    outbox.notice("C1", "1.0", {"text": "Queued", "blocks": BLOCKS})
+    outbox.ephemeral("C1", "U1", {"text": "Only you", "blocks": BLOCKS})
+    await clock.advance(5.0)
+    assert [c.params.get("blocks") for c in transport.calls_to("chat.postMessage")] == [BLOCKS, None]
+    assert [c.params.get("blocks") for c in transport.calls_to("chat.postEphemeral")] == [BLOCKS, None]
+    assert transport.calls_to("chat.postEphemeral")[-1].params["text"] == "Only you"
+
+
+async def test_a_plain_text_post_refused_is_not_made_again(
+    transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    transport.refuse("chat.postMessage", "no_text")
+    with pytest.raises(SlackError):
+        await outbox.post("C1", {"text": "short"})
+    assert len(transport.calls_to("chat.postMessage")) == 1
