@@ -1,7 +1,8 @@
 """The contract between the buttons the bot posts and the listeners that handle their clicks: pure data.
 
 A button carries an ``action_id`` saying what it does and a ``value`` saying what it applies to. The Stop
-button's value is the thread key; an approval button's value is the thread key and the tool call's id.
+button's value is the thread key; an approval button's value (Approve, Deny, Deny with reason…) is the
+thread key and the tool call's id, and so is the ``private_metadata`` of the modal asking for a reason.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from bot.models import ThreadKey
 STOP_ACTION_ID = "qoder_stop"
 APPROVE_ACTION_ID = "qoder_approve"
 DENY_ACTION_ID = "qoder_deny"
+DENY_REASON_ACTION_ID = "qoder_deny_reason"  # opens the modal asking why
 
 _TOOL_SEPARATOR = "|"
 
