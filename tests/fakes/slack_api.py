@@ -17,7 +17,7 @@ Behaviour mirrors Slack where it matters to the bridge:
 * configurable sliding-window rate limits (HTTP 429 + `Retry-After`) and one-off injected failures;
 * `apps.connections.open` with an app-level token (`xapp-…`) answers `socket_url` when one is set (Socket Mode);
 * conversations and the bot's membership (`slack_channels`: `not_in_channel`, `conversations.join`, …),
-  modals and the Home tab (`slack_views`: trigger ids, Block Kit rules), `missing_scope` for a method whose
+  modals and the Home tab (`slack_views`: trigger ids, Block Kit rules), user groups (`slack_usergroups`), `missing_scope` for a method whose
   scope was not granted (`slack_scopes`; only when `scopes` is given), and `chat.postEphemeral`;
 * slash-command `response_url`s: each takes at most 5 answers within 30 minutes, each with text or valid
   blocks (`used_url`, `expired_url`, `no_text`, `invalid_blocks` otherwise);
@@ -53,6 +53,7 @@ from tests.fakes.slack_content import (
 from tests.fakes.slack_ephemeral import Ephemeral, Ephemerals
 from tests.fakes.slack_responses import ResponseUrlPost, check_response
 from tests.fakes.slack_scopes import needed_scope
+from tests.fakes.slack_usergroups import UserGroups
 from tests.fakes.slack_views import ViewError, Views
 
 T = TypeVar("T")
@@ -155,6 +156,7 @@ class FakeSlack:
         self.responses: list[ResponseUrlPost] = []
         self.conversations = Conversations()
         self.views = Views(team_id)
+        self.usergroups = UserGroups(SlackApiError)
         self.delays: dict[str, float] = {}
         self.rate_limited = 0
         self.connections: set[object] = set()  # client addresses (host, port) Web API calls came from
@@ -193,6 +195,7 @@ class FakeSlack:
             ),
             "views.open": self.views.open,
             "views.publish": self.views.publish,
+            "usergroups.users.list": self.usergroups.users_list,
             "conversations.replies": self._conversations_replies,
         }
 

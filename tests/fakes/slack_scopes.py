@@ -27,6 +27,7 @@ METHOD_SCOPES: dict[str, str] = {
     "reactions.remove": "reactions:write",
     "conversations.join": "channels:join",
     "users.info": "users:read",
+    "usergroups.users.list": "usergroups:read",
 }
 
 # Methods whose scope depends on the kind of conversation (public, private, im, mpim).
