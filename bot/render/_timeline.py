@@ -33,7 +33,7 @@ STATUS_EMOJI = {
 _PATH_TOOLS = ("read", "edit", "multiedit", "write", "notebookedit")
 
 
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,30}")
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{1,40}")
 
 
 def render_turn(
