@@ -134,6 +134,8 @@ async def build(settings: Settings) -> Runtime:
             ),
             outcome_max_iterations=settings.OUTCOME_MAX_ITERATIONS,
             session_url=settings.session_url,
+            approvers=settings.APPROVERS,
+            approval_remind_after=settings.APPROVAL_REMIND_AFTER,
         ),
     )
     app = AsyncApp(

@@ -406,10 +406,14 @@ def awaiting(state: TurnState) -> tuple[str, ...]:
 
 
 def decide(state: TurnState, tool_use_id: str, decision: Decision) -> TurnState:
-    """``state`` with ``decision`` recorded on tool call ``tool_use_id`` (unchanged unless it is among
-    :func:`awaiting`). Pure."""
+    """``state`` with ``decision`` recorded on tool call ``tool_use_id``: one among :func:`awaiting`, or one
+    whose only record is Qoder's echo of this same answer (the stream got there first). Otherwise unchanged.
+    Pure."""
     tool = _find_tool(state, tool_use_id)
-    if tool is None or tool_use_id not in awaiting(state):
+    if tool is None:
+        return state
+    echoed = tool.decision is not None and not tool.decision.by and tool.decision.allow == decision.allow
+    if tool_use_id not in awaiting(state) and not echoed:
         return state
     updated = tool.model_copy(update={"decision": decision, "asked": True})
     return state.model_copy(update={"items": _replace(state.items, tool, updated)})

@@ -311,3 +311,20 @@ def render_turn_end_notice(user: str, state: TurnState, link: str = "") -> Slack
         else ""
     )
     return SlackMessage(text=f"<@{user}> your request {ending}{took}.{see}")
+
+
+def render_approval_reminder(user: str, state: TurnState, link: str = "") -> SlackMessage:
+    """The message reminding ``user`` (a Slack user id) that tool calls of their turn still wait for a
+    decision, naming them; with a link to the reply holding the buttons when Slack gave one."""
+    still = set(awaiting(state))
+    names = list(
+        dict.fromkeys(f"*{_tool_name(t)}*" for t in state.items if isinstance(t, ToolItem) and t.id in still)
+    )
+    what = f" to run {_and(names)}" if names else ""
+    see = (
+        f" <{link}|See the request.>"
+        if link.startswith("https://") and ">" not in link and "|" not in link
+        else ""
+    )
+    mention = f"<@{user}> " if _SLACK_USER.fullmatch(user) else ""
+    return SlackMessage(text=f"{mention}the agent is still waiting for your approval{what}.{see}")

@@ -13,6 +13,7 @@ from bot.outbox import Outbox
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
+from bot.threads.approvals import Approvers
 from bot.threads.commands import Commands, ReplyTo
 from bot.threads.controls import Controls
 from bot.threads.defaults import Defaults
@@ -59,7 +60,9 @@ class UseCases:
     home: Home
 
     async def turn_ended(self, turn: TurnRecord, state: TurnState) -> None:
-        """The relay's report that a turn ended: send what waits behind it."""
+        """The relay's report that a turn ended (or paused for approval): send what waits behind it."""
+        if state.phase == "needs_action":
+            self.controls.paused(turn, state)
         await self.sessions.turn_ended(turn, state)
 
     async def aclose(self) -> None:
@@ -81,7 +84,18 @@ class UseCases:
         feedback = Feedback(outbox, store)
         defaults = Defaults(store, config)
         sessions = Sessions(qoder, store, relay, feedback, config, background, defaults)
-        controls = Controls(qoder, store, relay, feedback)
+        controls = Controls(
+            qoder,
+            store,
+            relay,
+            feedback,
+            outbox,
+            approvers=Approvers(outbox, config.approvers),
+            background=background,
+            remind_after=config.approval_remind_after,
+            reactions=(config.reactions.received, config.reactions.stopped),
+        )
+        sessions.on_superseded = controls.superseded
         thread_commands = ThreadCommands(qoder, store, sessions, controls, feedback, config)
         intake = Intake(store, sessions, feedback, outbox, config, background, thread_commands)
         queries = Queries(qoder, store, relay, outbox)

@@ -25,6 +25,7 @@ class FakeQoderSessions:
     sent: list[Sent] = field(default_factory=list)
     interrupts: list[str] = field(default_factory=list)
     confirmations: list[tuple[str, str, bool]] = field(default_factory=list)
+    deny_messages: list[str] = field(default_factory=list)  # what each denial said, in order
     outcomes: list[tuple[str, OutcomeSpec]] = field(default_factory=list)  # (session id, outcome) defined
     _failures: dict[str, list[QoderError]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -105,6 +106,8 @@ class FakeQoderSessions:
     ) -> str:
         self._maybe_fail("confirm_tool")
         self.confirmations.append((session_id, tool_use_id, allow))
+        if not allow:
+            self.deny_messages.append(deny_message)
         return f"sevt_{next(self._ids)}"
 
 
