@@ -239,3 +239,27 @@ async def test_a_new_message_goes_past_a_pause_and_its_buttons_go(
     assert "not decided: a new message in the thread went on without it" in thread_text(slack, CHANNEL, ts)
     assert qoder.user_messages()[-1] == "never mind, do something else"
     assert confirmations(qoder) == []
+
+
+@pytest.fixture
+async def native_bot(env: dict[str, str]) -> AsyncIterator[InProcessBot]:
+    running = InProcessBot({**env, "STREAM_MODE": "native"})
+    await running.start()
+    yield running
+    await running.stop()
+
+
+async def test_a_native_stream_pauses_with_prompts_and_shows_each_decision(
+    native_bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    ts = await paused_with(slack, qoder, events, "make a", "make b", then="Both ran.")
+    [streamed] = slack.bot_replies(CHANNEL, ts)
+    assert slack.calls_to("chat.stopStream"), "the prompts came with the stream's end"
+    a, b = tool_id(qoder, "make a"), tool_id(qoder, "make b")
+    await click(slack, events, ts, a, "qoder_approve")
+    await eventually(lambda: set(prompts(slack, ts)) == {b}, message=thread_text(slack, CHANNEL, ts))
+    assert "approved by <@U1>" in thread_text(slack, CHANNEL, ts)
+    await click(slack, events, ts, b, "qoder_approve")
+    await eventually(lambda: finished(slack, ts, "Both ran."), message=thread_text(slack, CHANNEL, ts))
+    assert next(m.ts for m in slack.bot_replies(CHANNEL, ts)) == streamed.ts
+    assert prompts(slack, ts) == {}
