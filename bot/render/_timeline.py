@@ -246,11 +246,11 @@ def outcome_lines(state: TurnState) -> list[str]:
         return [f":warning: {safe_text(state.error or 'The session has ended.')}"]
     if state.phase == "needs_action":
         still = set(awaiting(state))
+        if not still:
+            return []  # every call is decided: the turn is about to go on
         waiting = [t for t in state.items if isinstance(t, ToolItem) and t.id in still]
-        if not waiting:
-            return []
         names = list(dict.fromkeys(f"*{_tool_name(tool)}*" for tool in waiting))
-        return [f":raised_hand: Waiting for your approval to run {_and(names)}."]
+        return [f":raised_hand: Waiting for your approval{f' to run {_and(names)}' if names else ''}."]
     return []
 
 

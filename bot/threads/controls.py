@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -67,7 +68,7 @@ class Controls:
         self._remind_after = remind_after
         self._received, self._stopped = reactions
         self._clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._reminding: set[str] = set()
 
     # --- stop ---------------------------------------------------------------------------------------------
@@ -270,7 +271,11 @@ class Controls:
             self._feedback.tell(thread, user, text)
 
     def _lock(self, session_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(session_id, asyncio.Lock())
+        """One session's decisions and edits, one at a time (in this process); kept while in use."""
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
 
 
 def is_paused(turn: TurnRecord) -> bool:
