@@ -133,6 +133,7 @@ class Controls:
             async with self._lock(turn.session_id):
                 await self._replies.show(turn, ended, save=False)  # the store holds the new turn now
 
+        self._feedback.react(turn.thread, turn.user_ts, self._received, on=False)
         self._background.spawn(repaint(), name=f"superseded {turn.session_id}")
 
     # --- approvals ----------------------------------------------------------------------------------------
