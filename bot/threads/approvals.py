@@ -45,6 +45,11 @@ class Approvers:
         self._clock = clock
         self._members: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
 
+    @property
+    def named(self) -> bool:
+        """Whether ``APPROVERS`` names anyone (else only a turn's starter decides its calls)."""
+        return bool(self._users or self._groups)
+
     async def allows(self, team: str, user: str, starter: str) -> bool:
         """``user`` may decide the tool calls of a turn ``starter`` started, in workspace ``team``."""
         if not user:

@@ -166,7 +166,8 @@ class Controls:
             starter = (
                 f"<@{turn.user_id}> (who started this run)" if turn.user_id else "the person who started it"
             )
-            self._tell(thread, user, f"Only {starter} or an approver can decide this tool call.")
+            others = " or an approver" if self._approvers.named else ""
+            self._tell(thread, user, f"Only {starter}{others} can decide this tool call.")
             log.info("tool call %s: %s may not decide it", tool_use_id, user)
             return False
         key = f"approval:{session.session_id}:{tool_use_id}"
