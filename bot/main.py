@@ -209,6 +209,7 @@ async def serve(
         resumed = await runtime.relay.resume_all()
         runtime.relay.watch()  # adopt the turns of replicas that stop
         runtime.use_cases.intake.recover_in_background()
+        runtime.use_cases.controls.remind_after_restart()
         runtime.ready = True
         log.info(
             "ready (%s mode, port %d, %d unfinished turn(s) in the store)",

@@ -58,6 +58,10 @@ class Store(Protocol):
     async def active_turns(self) -> list[TurnRecord]:
         """All turn records with ``active`` set (for resuming relays after a restart)."""
 
+    async def resting_turns(self, since: float) -> list[TurnRecord]:
+        """Turn records saved inactive (their turn ended, or paused for approval) at ``updated_at >= since``,
+        oldest first (for re-arming what a paused turn waits for after a restart)."""
+
     async def enqueue(self, session_id: str, message: QueuedMessage) -> None:
         """Append to the session's FIFO of messages waiting for the running turn to end."""
 

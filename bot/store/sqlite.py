@@ -152,6 +152,9 @@ class SqliteStore:
     async def active_turns(self) -> list[TurnRecord]:
         return await self._run(q.active_turns)
 
+    async def resting_turns(self, since: float) -> list[TurnRecord]:
+        return await self._run(lambda conn: q.resting_turns(conn, since))
+
     # -- queue ----------------------------------------------------------------------------------
 
     async def enqueue(self, session_id: str, message: QueuedMessage) -> None:

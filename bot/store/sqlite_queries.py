@@ -23,6 +23,7 @@ __all__ = [
     "index_message",
     "prune_expired",
     "release_event",
+    "resting_turns",
     "save_channel_defaults",
     "save_session",
     "save_turn",
@@ -153,6 +154,14 @@ def save_turn(conn: sqlite3.Connection, turn: TurnRecord) -> None:
 def active_turns(conn: sqlite3.Connection) -> list[TurnRecord]:
     rows = conn.execute(
         f"SELECT {_T.sql} FROM turns WHERE active = 1 ORDER BY updated_at, session_id"
+    ).fetchall()
+    return [_T.record(row) for row in rows]
+
+
+def resting_turns(conn: sqlite3.Connection, since: float) -> list[TurnRecord]:
+    rows = conn.execute(
+        f"SELECT {_T.sql} FROM turns WHERE active = 0 AND updated_at >= ? ORDER BY updated_at, session_id",
+        (since,),
     ).fetchall()
     return [_T.record(row) for row in rows]
 

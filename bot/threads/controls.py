@@ -26,7 +26,7 @@ from bot.render import render_approval_reminder
 from bot.render.modal import deny_modal
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
-from bot.threads._shared import Background, claim, explain
+from bot.threads._shared import DEDUPE_TTL_SECONDS, Background, claim, explain
 from bot.threads.approvals import Approvers, Replies
 from bot.threads.feedback import Feedback
 from bot.turn import Decision, TurnState, abandon, all_decided, awaiting, decide
@@ -246,6 +246,21 @@ class Controls:
                 self._reminding.discard(key)
 
         self._background.spawn(remind(), name=f"remind {turn.session_id}")
+
+    def remind_after_restart(self) -> None:
+        """Arm the reminders of the pauses that were waiting when the bot last stopped (in the background;
+        a reminder already sent is not sent again)."""
+        if self._remind_after <= 0:
+            return
+
+        async def rearm() -> None:
+            since = self._clock() - DEDUPE_TTL_SECONDS / 2  # older reminder claims may have expired
+            for turn in await self._store.resting_turns(since):
+                state = _state(turn)
+                if state.phase == "needs_action" and awaiting(state):
+                    self.paused(turn, state)
+
+        self._background.spawn(rearm(), name="approval reminders")
 
     async def _remind(self, paused: TurnRecord, key: str) -> None:
         turn = await self._store.get_turn(paused.session_id)

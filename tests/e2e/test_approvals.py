@@ -208,6 +208,27 @@ async def test_a_waiting_approval_reminds_its_starter_once(
     assert set(prompts(slack, ts)) == {tool_id(qoder, "terraform apply")}
 
 
+async def test_the_reminder_survives_a_restart_and_is_sent_once(
+    slack: FakeSlack, qoder: FakeQoder, events: SlackEvents, env: dict[str, str]
+) -> None:
+    remind = {**env, "APPROVAL_REMIND_AFTER": "2"}
+    first = InProcessBot(remind)
+    await first.start()
+    ts = await paused_with(slack, qoder, events, "terraform apply")
+    await first.stop()  # before the reminder is due
+    assert reminders(slack, ts) == []
+    for _ in range(2):  # the second restart finds the reminder already sent
+        bot = InProcessBot(remind)
+        await bot.start()
+        try:
+            await eventually(lambda: reminders(slack, ts), timeout=5)
+            await asyncio.sleep(0.5)
+        finally:
+            await bot.stop()
+    assert len(reminders(slack, ts)) == 1
+    assert confirmations(qoder) == []
+
+
 async def test_a_stopped_paused_turn_loses_its_buttons(
     bot: InProcessBot, slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:
