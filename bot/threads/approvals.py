@@ -88,8 +88,9 @@ class Replies:
 
     async def show(self, turn: TurnRecord, state: TurnState, *, save: bool) -> TurnRecord:
         """Make ``turn``'s replies show ``state``; returns the record with it. With ``save`` the record is
-        stored (with the replies' ts) once Slack shows it; without, the store is left alone (the session
-        has moved on to another turn)."""
+        stored at once (the decision is durable before Slack shows it) and again if the replies changed;
+        without, the store is left alone (the session has moved on to another turn). Returns once Slack
+        shows it, or the writer gave up (it logs why)."""
         thread = turn.thread
         record = replace(turn, state_json=state.model_dump_json(), updated_at=time.time())
         if save:

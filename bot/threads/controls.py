@@ -115,9 +115,7 @@ class Controls:
             state = _state(current)
             if state.phase != "needs_action":
                 return
-            await self._replies.show(
-                current, abandon(state, STOPPED, stopped=True, at=self._clock()), save=True
-            )
+            await self._save_and_show(current, abandon(state, STOPPED, stopped=True, at=self._clock()))
         self._feedback.react(turn.thread, turn.user_ts, self._received, on=False)
         self._feedback.react(turn.thread, turn.user_ts, self._stopped)
 
@@ -208,10 +206,9 @@ class Controls:
             if all_decided(state):
                 await self._relay.continue_paused(replace(turn, state_json=state.model_dump_json()))
             elif state.phase == "needs_action":
-                turn = await self._replies.show(turn, state, save=True)
-                self.paused(turn, state)
+                self.paused(await self._save_and_show(turn, state), state)
             elif state != _state(turn):
-                await self._replies.show(turn, state, save=True)  # the record of who decided
+                await self._save_and_show(turn, state)  # the record of who decided
 
     async def _record_when_resting(self, sent_on: TurnRecord, tool_use_id: str, decision: Decision) -> None:
         for _ in range(RESTING_POLLS):
@@ -223,6 +220,22 @@ class Controls:
                 await self._record(sent_on, tool_use_id, decision)
                 return
         log.warning("tool call %s: its turn never rested; the decision is not shown", tool_use_id)
+
+    async def _save_and_show(self, turn: TurnRecord, state: TurnState) -> TurnRecord:
+        """Store ``state`` as ``turn``'s now; its replies are edited to show it soon, unless the turn has moved
+        on by then (a relay follows it, or shows something newer)."""
+        record = replace(turn, state_json=state.model_dump_json(), updated_at=self._clock())
+        await self._store.save_turn(record)
+
+        async def show() -> None:
+            async with self._lock(turn.session_id):
+                current = await self._store.get_turn(turn.session_id)
+                if current is None or current.active or current.state_json != record.state_json:
+                    return
+                await self._replies.show(current, state, save=True)
+
+        self._background.spawn(show(), name=f"show {turn.session_id}")
+        return record
 
     # --- reminders ----------------------------------------------------------------------------------------
 
