@@ -291,7 +291,11 @@ class Controls:
             with contextlib.suppress(SlackError):  # without a link the reminder still says what waits
                 link = await outbox.permalink(thread.channel, turn.reply_ts[-1])
         message = render_approval_reminder(turn.user_id, state, link)
-        outbox.notice(thread.channel, thread.thread_ts, message.payload())
+
+        async def index(ts: str) -> None:  # a stop reaction on the reminder works too
+            await self._store.index_message(thread.channel, ts, thread)
+
+        outbox.notice(thread.channel, thread.thread_ts, message.payload(), on_posted=index)
         log.info("reminded %s of the approval waiting in session %s", turn.user_id, turn.session_id)
 
     # --- helpers ------------------------------------------------------------------------------------------
