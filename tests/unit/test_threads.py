@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 
@@ -189,6 +190,17 @@ async def stored_state(world: World, session_id: str) -> TurnState:
     return TurnState.model_validate_json(turn.state_json)
 
 
+async def edits(world: World) -> list[Any]:
+    """The chat.update calls once the reply was edited (in the background, through the store's thread)."""
+    for _ in range(200):
+        await world.clock.advance(0.2)
+        if world.slack.calls_to("chat.update"):
+            await world.clock.advance(1.0)  # and nothing more follows
+            return world.slack.calls_to("chat.update")
+        await asyncio.sleep(0.01)
+    raise AssertionError("the reply was never edited")
+
+
 def ephemerals(world: World, user: str) -> list[str]:
     return [
         str(c.params["text"]) for c in world.slack.calls_to("chat.postEphemeral") if c.params["user"] == user
@@ -219,8 +231,7 @@ async def test_calls_waiting_together_are_decided_one_by_one(world: World) -> No
     assert world.relay.continued == [], "t1 still waits"
     state = await stored_state(world, turn.session_id)
     assert awaiting(state) == ("t1",)
-    await world.clock.advance(1.0)
-    [edit] = world.slack.calls_to("chat.update")
+    [edit] = await edits(world)
     assert edit.params["ts"] == turn.reply_ts[0]
     assert "denied by <@U1>" in str(edit.params["text"]) and "not on Fridays" in str(edit.params["text"])
     actions = [b for b in edit.params["blocks"] if b["type"] == "actions"]
@@ -266,8 +277,7 @@ async def test_stopping_a_paused_turn_ends_it_without_buttons(world: World) -> N
     assert state.phase == "stopped" and awaiting(state) == ()
     [tool] = state.items
     assert isinstance(tool, ToolItem) and tool.undecided == "the run was stopped"
-    await world.clock.advance(1.0)
-    [edit] = world.slack.calls_to("chat.update")
+    [edit] = await edits(world)
     assert not [b for b in edit.params["blocks"] if b["type"] == "actions"]
     assert "not decided: the run was stopped" in str(edit.params["text"])
     assert "octagonal_sign" in world.reactions("1700000000.000100")
