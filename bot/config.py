@@ -7,6 +7,7 @@ The variable names are a public interface (operators' deployment files depend on
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -40,6 +41,10 @@ HINTS: dict[str, str] = {
     "MAX_MESSAGE_CHARS": "the longest message passed to the agent, in characters, e.g. 16000 (0: no limit)",
     "ADMIN_USERS": "comma-separated Slack user ids (U…) who may change a channel's defaults with /qoder config",
     "OUTCOME_MAX_ITERATIONS": "how many evaluations an outcome gets before Qoder gives up, 1 to 20 (default 3)",
+    "APPROVERS": "comma-separated Slack user ids (U…/W…) or user group ids (S…) who may approve or deny tool"
+    " calls besides the person who started the turn",
+    "APPROVAL_REMIND_AFTER": "seconds an approval may wait before the person who started the turn is reminded,"
+    " e.g. 600 (0: never)",
     "QODER_SESSION_URL": "a link to a session in the Qoder console with {session_id} in it, e.g. "
     "https://qoder.com/cloud/sessions/{session_id}",
     "MAX_FILE_BYTES": "the largest file passed between Slack and Qoder, in bytes, e.g. 20971520 (20 MB)",
@@ -55,6 +60,7 @@ CONSOLE_SESSION_URLS = {
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 ToolHandlers = Annotated[dict[str, str], NoDecode]
+_SLACK_ID = re.compile(r"[UWS][A-Z0-9]{1,40}")
 
 
 class ConfigError(Exception):
@@ -110,9 +116,17 @@ class Settings(BaseSettings):
     OUTCOME_MAX_ITERATIONS: int = Field(default=3, ge=1, le=20)
     QODER_SESSION_URL: str = ""
     CUSTOM_TOOLS: ToolHandlers = {}
+    APPROVERS: CommaList = ()
+    APPROVAL_REMIND_AFTER: float = Field(default=600.0, ge=0)
 
     @field_validator(
-        "STOP_REACTIONS", "ALLOWED_USERS", "ALLOWED_CHANNELS", "ALLOWED_BOTS", "ADMIN_USERS", mode="before"
+        "STOP_REACTIONS",
+        "ALLOWED_USERS",
+        "ALLOWED_CHANNELS",
+        "ALLOWED_BOTS",
+        "ADMIN_USERS",
+        "APPROVERS",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -172,6 +186,14 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("APPROVERS")
+    @classmethod
+    def _approver_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [item for item in value if not _SLACK_ID.fullmatch(item)]
+        if bad:
+            raise ValueError(f"not a Slack user or user group id: {', '.join(bad)}")
         return value
 
     @field_validator("QODER_SESSION_URL")

@@ -1,22 +1,18 @@
 """The contract between the buttons the bot posts and the listeners that handle their clicks: pure data.
 
 A button carries an ``action_id`` saying what it does and a ``value`` saying what it applies to. The Stop
-button's value is the thread key; an approval button's value is the thread key and the tool call's id.
+button's value is the thread key; an approval button's value (Approve, Deny, Deny with reason…) is the
+thread key and the tool call's id, and so is the ``private_metadata`` of the modal asking for a reason.
 """
 
 from __future__ import annotations
-
-import re
 
 from bot.models import ThreadKey
 
 STOP_ACTION_ID = "qoder_stop"
 APPROVE_ACTION_ID = "qoder_approve"
 DENY_ACTION_ID = "qoder_deny"
-
-# Every action_id an Approve / Deny button may carry (see approval_action_id).
-APPROVE_ACTIONS = re.compile(rf"^{APPROVE_ACTION_ID}(?:\.\d+)?$")
-DENY_ACTIONS = re.compile(rf"^{DENY_ACTION_ID}(?:\.\d+)?$")
+DENY_REASON_ACTION_ID = "qoder_deny_reason"  # opens the modal asking why
 
 _TOOL_SEPARATOR = "|"
 
@@ -34,13 +30,6 @@ def parse_stop_value(value: str) -> ThreadKey:
 def approval_value(thread_value: str, tool_use_id: str) -> str:
     """An Approve / Deny button's value: the thread's Stop value (see :func:`stop_value`) and the tool call."""
     return f"{thread_value}{_TOOL_SEPARATOR}{tool_use_id}"
-
-
-def approval_action_id(allow: bool, index: int = 0) -> str:
-    """The ``action_id`` of the Approve (``allow``) or Deny button of the ``index``-th tool call offered in
-    one block: Slack refuses a block whose action_ids repeat, so the pairs after the first are numbered."""
-    base = APPROVE_ACTION_ID if allow else DENY_ACTION_ID
-    return base if index == 0 else f"{base}.{index}"
 
 
 def parse_approval_value(value: str) -> tuple[ThreadKey, str]:

@@ -138,6 +138,8 @@ async def build(settings: Settings) -> Runtime:
             ),
             outcome_max_iterations=settings.OUTCOME_MAX_ITERATIONS,
             session_url=settings.session_url,
+            approvers=settings.APPROVERS,
+            approval_remind_after=settings.APPROVAL_REMIND_AFTER,
         ),
         custom_tools=settings.CUSTOM_TOOLS,
         attachments=Attachments(downloads, qoder, store),
@@ -214,6 +216,7 @@ async def serve(
         runtime.relay.watch()  # adopt the turns of replicas that stop
         runtime.use_cases.intake.recover_in_background()
         runtime.use_cases.custom_tools.recover_in_background()  # pauses a crash left unanswered
+        runtime.use_cases.controls.remind_after_restart()
         runtime.ready = True
         log.info(
             "ready (%s mode, port %d, %d unfinished turn(s) in the store)",

@@ -237,7 +237,7 @@ class Relay:
                 thread_ts=thread.thread_ts,
                 recipient_user_id=turn.user_id,
                 recipient_team_id=thread.team,
-                view=lambda frame: render_stream(frame.state),
+                view=lambda frame: render_stream(frame.state, thread_value=stop),
                 finished=finished,
                 fallback=edit_writer,
                 on_written=persist,

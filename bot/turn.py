@@ -53,8 +53,24 @@ class TextItem(BaseModel):
     blocks: tuple[str, ...] = ()  # per-index text of a delta preview (§3.6); empty once final
 
 
+class Decision(BaseModel):
+    """A person's answer to a tool call that waited for approval: ``allow`` or deny, ``by`` whom (a Slack
+    user id; empty when the answer came from elsewhere), ``at`` when (epoch seconds) and why (a deny's
+    ``reason``, as typed)."""
+
+    model_config = ConfigDict(frozen=True)
+    allow: bool
+    by: str = ""
+    at: float = 0.0
+    reason: str = ""
+
+
 class ToolItem(BaseModel):
-    """One tool call (built-in, MCP or custom) and its outcome."""
+    """One tool call (built-in, MCP or custom) and its outcome.
+
+    ``asked``: a ``requires_action`` pause named it, so a person decides it; ``decision`` records that
+    person's answer (kept by the fold from then on); ``undecided`` says why no answer will come (the run was
+    stopped, or went on without it)."""
 
     model_config = ConfigDict(frozen=True)
     kind: Literal["tool"] = "tool"
@@ -65,6 +81,9 @@ class ToolItem(BaseModel):
     status: ToolStatus = "running"
     result: str = ""
     custom: bool = False  # a client-side custom tool: the bridge must answer it (requires_action)
+    asked: bool = False
+    decision: Decision | None = None
+    undecided: str = ""
 
 
 class ArtifactItem(BaseModel):
@@ -270,11 +289,17 @@ def _tool_confirmation(state: TurnState, event: ToolConfirmation) -> TurnState:
     tool = _find_tool(state, event.tool_use_id)
     if tool is None or tool.status != "waiting":
         return state
+    # the answer the bridge recorded when it sent this one stays; an answer from elsewhere is recorded now
+    decision = tool.decision or Decision(allow=event.allowed, at=event.processed_at or 0.0)
     if event.allowed:
-        updated = tool.model_copy(update={"status": "running"})
+        updated = tool.model_copy(update={"status": "running", "decision": decision})
     else:
         updated = tool.model_copy(
-            update={"status": "failed", "result": _short(event.deny_message or "Denied.")}
+            update={
+                "status": "failed",
+                "result": _short(event.deny_message or "Denied."),
+                "decision": decision,
+            }
         )
     return state.model_copy(update={"items": _replace(state.items, tool, updated)})
 
@@ -302,8 +327,21 @@ def _status_running(state: TurnState) -> TurnState:
 def _status_idle(state: TurnState, event: StatusIdle) -> TurnState:
     reason = event.stop_reason
     if reason == "requires_action":
+        tools = {item.id: item for item in state.items if isinstance(item, ToolItem)}
+        if event.event_ids and all(
+            (tool := tools.get(i)) is not None and tool.decision is not None for i in event.event_ids
+        ):
+            # a pause on calls that were all answered since (the stream is behind the answers): no pause
+            return state
+        items = tuple(
+            item.model_copy(update={"asked": True})
+            if isinstance(item, ToolItem) and item.id in event.event_ids and not item.custom
+            else item
+            for item in state.items
+        )
         return state.model_copy(
             update={
+                "items": items,
                 "phase": "needs_action",
                 "stop_reason": reason,
                 "pending_action_ids": event.event_ids,
@@ -364,6 +402,68 @@ def _finish(
             "ended_at": ended_at,
         }
     )
+
+
+# --- approvals ------------------------------------------------------------------------------------------
+
+
+def awaiting(state: TurnState) -> tuple[str, ...]:
+    """The ids of the tool calls a person may still decide, in stream order: those the pause waits on, and
+    those a pause named while the turn runs again (the stream has not reached their answer yet). Never a
+    custom tool's (the bridge answers those), one already decided, or one of a turn that has ended."""
+    if state.phase not in ("running", "needs_action"):
+        return ()
+    pending = set(state.pending_action_ids) if state.phase == "needs_action" else set()
+    tools = {item.id: item for item in state.items if isinstance(item, ToolItem)}
+
+    def is_open(tool_use_id: str) -> bool:
+        tool = tools.get(tool_use_id)
+        if tool is None:
+            return tool_use_id in pending
+        if tool.custom or tool.decision is not None or tool.undecided:
+            return False
+        return tool_use_id in pending or (tool.asked and tool.status == "waiting")
+
+    ids = [*tools, *state.pending_action_ids]
+    return tuple(i for i in dict.fromkeys(ids) if is_open(i))
+
+
+def decide(state: TurnState, tool_use_id: str, decision: Decision) -> TurnState:
+    """``state`` with ``decision`` recorded on tool call ``tool_use_id``: one among :func:`awaiting`, or one
+    whose only record is Qoder's echo of this same answer (the stream got there first). Otherwise unchanged.
+    Pure."""
+    tool = _find_tool(state, tool_use_id)
+    if tool is None:
+        return state
+    echoed = tool.decision is not None and not tool.decision.by and tool.decision.allow == decision.allow
+    if tool_use_id not in awaiting(state) and not echoed:
+        return state
+    updated = tool.model_copy(update={"decision": decision, "asked": True})
+    return state.model_copy(update={"items": _replace(state.items, tool, updated)})
+
+
+def all_decided(state: TurnState) -> bool:
+    """A paused turn whose every pending call has a recorded decision: it can go on."""
+    tools = {item.id: item for item in state.items if isinstance(item, ToolItem)}
+    return (
+        state.phase == "needs_action"
+        and bool(state.pending_action_ids)
+        and all((t := tools.get(i)) is not None and t.decision is not None for i in state.pending_action_ids)
+    )
+
+
+def abandon(state: TurnState, why: str, *, stopped: bool, at: float | None = None) -> TurnState:
+    """A paused turn that ends without the decisions it waited for: each undecided call says ``why``; the
+    turn is ``stopped`` (a person stopped it) or else done (the session went on without it). Pure."""
+    still = awaiting(state)
+    items = tuple(
+        item.model_copy(update={"undecided": why})
+        if isinstance(item, ToolItem) and item.id in still
+        else item
+        for item in state.items
+    )
+    ended = state.model_copy(update={"items": items})
+    return _finish(ended, "stopped" if stopped else "done", None, None, state.ended_at or at)
 
 
 # --- helpers --------------------------------------------------------------------------------------------

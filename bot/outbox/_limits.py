@@ -86,6 +86,7 @@ def slack_limits(
         "chat.appendStream": tier4,
         "conversations.replies": tier3,
         "users.info": tier4,
+        "usergroups.users.list": tier2,
         "reactions.add": tier3,
         "reactions.remove": tier2,
         "conversations.join": tier3,

@@ -206,7 +206,7 @@ class NativeStreamWriter(FramePacer[Frame]):
             if append.full:
                 await self._end_stream()
         if finished and not self._stopped:
-            await self._stop(view.footer)
+            await self._stop(view)
 
     async def _start(self, chunks: list[dict[str, Any]]) -> None:
         args: dict[str, Any] = {
@@ -226,9 +226,9 @@ class NativeStreamWriter(FramePacer[Frame]):
         if self._on_posted is not None:
             await self._notify(self._on_posted(self._stream_ts))
 
-    async def _stop(self, footer: str) -> None:
+    async def _stop(self, view: StreamView) -> None:
         args: dict[str, Any] = {"ts": self._stream_ts}
-        if blocks := footer_blocks(footer):
+        if blocks := [*view.blocks, *footer_blocks(view.footer)]:
             args["blocks"] = blocks
         await self._call("chat.stopStream", **args)
         self._stream_ts = None

@@ -19,9 +19,10 @@ NOTICE_MESSAGE_LIMIT = 500  # a message of its own from the bot (render_notice)
 STATUS_NOTICE_LIMIT = 300  # the notice on a running turn's status line
 TOOL_SUMMARY_LIMIT = 80
 STOP_REASON_LIMIT = 60
-MAX_APPROVALS = 5  # tool calls offered Approve / Deny buttons in one message
-BUTTON_LABEL_LIMIT = 60
-APPROVAL_TOOL_NAME_LIMIT = 40  # the tool's name on its approval buttons
+BLOCK_ID_LIMIT = 255
+APPROVAL_INPUT_LIMIT = 1_200  # what a tool call waiting for approval will run, as its prompt shows it
+APPROVAL_REASON_LIMIT = 300  # a deny's reason, where the reply shows it
+STREAM_APPROVAL_BLOCKS = 40  # blocks a paused native stream's last message may carry for its approvals
 OUTCOME_DESCRIPTION_LIMIT = 150  # what an outcome asks for, where the reply names it
 OUTCOME_EXPLANATION_LIMIT = 300  # the grader's explanation of a verdict
 

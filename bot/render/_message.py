@@ -7,15 +7,21 @@ order, so notifications and clients without blocks show what the blocks show.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.interactive import STOP_ACTION_ID, approval_action_id, approval_value
+from bot.interactive import (
+    APPROVE_ACTION_ID,
+    DENY_ACTION_ID,
+    DENY_REASON_ACTION_ID,
+    STOP_ACTION_ID,
+    approval_value,
+)
 from bot.render._cut import cut_markdown, split_mrkdwn
 from bot.render._limits import (
-    BUTTON_LABEL_LIMIT,
-    MAX_APPROVALS,
+    BLOCK_ID_LIMIT,
     MESSAGE_CONTENT_BLOCKS,
     MESSAGE_CONTENT_LIMIT,
     MESSAGE_FOOTER_LIMIT,
@@ -38,10 +44,12 @@ PartKind = Literal["markdown", "section", "context"]
 @dataclass(frozen=True)
 class Part:
     """One piece of content: agent Markdown (``markdown``) or a bot line in mrkdwn, shown as a ``section``
-    or, for secondary lines, a ``context`` block."""
+    or, for secondary lines, a ``context`` block. A section with ``actions`` (one actions block) keeps them
+    right under it, in the same message; its text must fit one section."""
 
     kind: PartKind
     text: str
+    actions: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,33 +70,30 @@ class SlackMessage:
 
 
 def build_messages(
-    parts: Sequence[Part],
-    *,
-    footer: str = "",
-    stop_value: str | None = None,
-    actions: dict[str, Any] | None = None,
+    parts: Sequence[Part], *, footer: str = "", stop_value: str | None = None
 ) -> list[SlackMessage]:
-    """Lay ``parts`` out in order across messages (at least one). The last message gets ``footer``
-    (mrkdwn, one line) as a context block, the stop button when ``stop_value`` is given, and the
-    ``actions`` block when given."""
+    """Lay ``parts`` out in order across messages (at least one, each within Slack's block limit). The last
+    message gets ``footer`` (mrkdwn, one line) as a context block and the stop button when ``stop_value`` is
+    given."""
     layout = _Layout()
     for part in parts:
         if part.kind == "markdown":
             layout.add_markdown(part.text)
+        elif part.actions is not None:
+            text = truncate(part.text, SECTION_TEXT_LIMIT)
+            layout.add(_Chunk((_mrkdwn_block("section", text), part.actions), text))
         else:
             for piece in split_mrkdwn(part.text, SECTION_TEXT_LIMIT):
                 if piece.strip():
-                    layout.add(_Chunk(_mrkdwn_block(part.kind, piece), piece))
+                    layout.add(_Chunk((_mrkdwn_block(part.kind, piece),), piece))
     pages = layout.pages or [[]]
     messages = []
     for index, page in enumerate(pages):
-        blocks = [chunk.block for chunk in page]
+        blocks = [block for chunk in page for block in chunk.blocks]
         texts = [chunk.mrkdwn for chunk in page]
         if index == len(pages) - 1:
             if stop_value is not None:
                 blocks.append(stop_button(stop_value))
-            if actions is not None:
-                blocks.append(actions)
             if footer := truncate(footer, MESSAGE_FOOTER_LIMIT):
                 blocks.append(_mrkdwn_block("context", footer))
                 texts.append(footer)
@@ -113,31 +118,39 @@ def stop_button(value: str) -> dict[str, Any]:
     return {"type": "actions", "elements": [_button(STOP_ACTION_ID, "Stop", value, "danger")]}
 
 
-def approval_buttons(thread_value: str, tools: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """Approve / Deny buttons for tool calls waiting on a person: ``tools`` are ``(tool_use_id, label)``.
-    Each button's value is :func:`bot.interactive.approval_value`. At most ``MAX_APPROVALS`` tools."""
-    elements: list[dict[str, Any]] = []
-    for index, (tool_use_id, label) in enumerate(tools[:MAX_APPROVALS]):
-        value = approval_value(thread_value, tool_use_id)
-        name = truncate(label, BUTTON_LABEL_LIMIT)
-        elements.append(_button(approval_action_id(True, index), f"Approve {name}", value, "primary"))
-        elements.append(_button(approval_action_id(False, index), f"Deny {name}", value, "danger"))
-    return {"type": "actions", "elements": elements}
-
-
-def _button(action_id: str, text: str, value: str, style: str) -> dict[str, Any]:
+def approval_buttons(thread_value: str, tool_use_id: str) -> dict[str, Any]:
+    """The actions block deciding one tool call waiting on a person: Approve, Deny and Deny with reason…
+    (which opens a modal). Every button's value is :func:`bot.interactive.approval_value`; the block's id
+    is unique to the tool call, so many of these can share a message."""
+    value = approval_value(thread_value, tool_use_id)
+    block_id = f"qoder_approval:{tool_use_id}"
+    if len(block_id) > BLOCK_ID_LIMIT:
+        block_id = f"qoder_approval:{hashlib.sha256(tool_use_id.encode()).hexdigest()}"
     return {
+        "type": "actions",
+        "block_id": block_id,
+        "elements": [
+            _button(APPROVE_ACTION_ID, "Approve", value, "primary"),
+            _button(DENY_ACTION_ID, "Deny", value, "danger"),
+            _button(DENY_REASON_ACTION_ID, "Deny with reason…", value, None),
+        ],
+    }
+
+
+def _button(action_id: str, text: str, value: str, style: str | None) -> dict[str, Any]:
+    button: dict[str, Any] = {
         "type": "button",
         "action_id": action_id,
         "text": {"type": "plain_text", "text": text},
-        "style": style,
-        "value": value,
     }
+    if style:
+        button["style"] = style
+    return {**button, "value": value}
 
 
 @dataclass(frozen=True)
 class _Chunk:
-    block: dict[str, Any]
+    blocks: tuple[dict[str, Any], ...]
     mrkdwn: str
     markdown_size: int = 0
 
@@ -149,11 +162,12 @@ class _Layout:
     pages: list[list[_Chunk]] = field(default_factory=list)
     _text: int = 0
     _markdown: int = 0
+    _blocks: int = 0
     _break: bool = True  # the next chunk starts a new message
 
     def room(self) -> tuple[int, int]:
         """Characters of mrkdwn and of markdown blocks the message the next chunk goes into can take."""
-        if self._break or len(self.pages[-1]) >= MESSAGE_CONTENT_BLOCKS:
+        if self._break or self._blocks >= MESSAGE_CONTENT_BLOCKS:
             return MESSAGE_CONTENT_LIMIT, MESSAGE_MARKDOWN_LIMIT
         return MESSAGE_CONTENT_LIMIT - self._text - len(_SEPARATOR), MESSAGE_MARKDOWN_LIMIT - self._markdown
 
@@ -161,16 +175,18 @@ class _Layout:
         text_room, markdown_room = self.room()
         if (
             self._break
-            or len(self.pages[-1]) >= MESSAGE_CONTENT_BLOCKS
+            or self._blocks + len(chunk.blocks) > MESSAGE_CONTENT_BLOCKS
             or len(chunk.mrkdwn) > text_room
             or chunk.markdown_size > markdown_room
         ):
             self.pages.append([chunk])
             self._text, self._markdown, self._break = len(chunk.mrkdwn), chunk.markdown_size, False
+            self._blocks = len(chunk.blocks)
         else:
             self.pages[-1].append(chunk)
             self._text += len(_SEPARATOR) + len(chunk.mrkdwn)
             self._markdown += chunk.markdown_size
+            self._blocks += len(chunk.blocks)
 
     def add_markdown(self, text: str) -> None:
         """Cut agent Markdown into pieces that fill the current message, then whole new ones. A piece whose
@@ -195,7 +211,7 @@ class _Layout:
                     text_room, markdown_room = self.room()
                     limit = min(text_room, markdown_room)
             if mrkdwn.strip():
-                self.add(_Chunk({"type": "markdown", "text": markdown}, mrkdwn, len(markdown)))
+                self.add(_Chunk(({"type": "markdown", "text": markdown},), mrkdwn, len(markdown)))
             start += len(piece.body)
             reopen = next_reopen
 

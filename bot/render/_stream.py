@@ -15,10 +15,24 @@ from typing import Any, Literal
 
 from bot.render._artifact import artifact_title
 from bot.render._cut import closing_fence
-from bot.render._limits import STREAM_FOOTER_LIMIT, TASK_OUTPUT_LIMIT, TASK_TITLE_LIMIT, truncate
+from bot.render._limits import (
+    STREAM_APPROVAL_BLOCKS,
+    STREAM_FOOTER_LIMIT,
+    TASK_OUTPUT_LIMIT,
+    TASK_TITLE_LIMIT,
+    truncate,
+)
+from bot.render._message import build_messages, context_block
 from bot.render._outcome import card_title, grader_line, verdict
 from bot.render._safety import StreamEscaper, safe_plain
-from bot.render._timeline import CUT_OFF, NO_ANSWER, outcome_lines, tool_summary, turn_footer
+from bot.render._timeline import (
+    CUT_OFF,
+    NO_ANSWER,
+    approval_parts,
+    outcome_lines,
+    tool_summary,
+    turn_footer,
+)
 from bot.turn import ArtifactItem, ToolItem, ToolStatus, TurnState
 from bot.turn_outcome import OutcomeState
 
@@ -61,15 +75,20 @@ class TaskChunk:
 @dataclass(frozen=True)
 class StreamView:
     """What a stream shows for a turn: ``markdown`` (safe, only grows while the text grows), ``tasks`` in
-    timeline order, and ``footer`` (one line of safe mrkdwn, empty while the turn runs)."""
+    timeline order, ``footer`` (one line of safe mrkdwn, empty while the turn runs) and, for a paused turn,
+    the ``blocks`` its stream stops with above the footer (the approval prompts)."""
 
     markdown: str
     tasks: tuple[TaskChunk, ...] = ()
     footer: str = ""
+    blocks: tuple[dict[str, Any], ...] = ()
 
 
-def render_stream(state: TurnState, *, now: float | None = None) -> StreamView:
-    """The stream content for ``state``; ``now`` stands in for ``ended_at`` in the footer when missing."""
+def render_stream(
+    state: TurnState, *, now: float | None = None, thread_value: str | None = None
+) -> StreamView:
+    """The stream content for ``state``; ``now`` stands in for ``ended_at`` in the footer when missing. A
+    paused turn's approval prompts carry buttons when ``thread_value`` names the thread."""
     scanner = StreamEscaper()
     out: list[str] = []
     tasks: list[TaskChunk] = []
@@ -103,7 +122,30 @@ def render_stream(state: TurnState, *, now: float | None = None) -> StreamView:
         tasks.append(_outcome_task(state.outcome, len(markdown)))
     if state.finished and not markdown and not tasks:
         markdown = NO_ANSWER
-    return StreamView(markdown=markdown, tasks=tuple(tasks), footer=stream_footer(state, now=now))
+    return StreamView(
+        markdown=markdown,
+        tasks=tuple(tasks),
+        footer=stream_footer(state, now=now),
+        blocks=_approval_blocks(state, thread_value),
+    )
+
+
+def _approval_blocks(state: TurnState, thread_value: str | None) -> tuple[dict[str, Any], ...]:
+    """A paused turn's prompts and decisions, within ``STREAM_APPROVAL_BLOCKS``; prompts that do not fit
+    are counted in a last line (they show once the ones before them are decided and the reply is edited)."""
+    if state.phase != "needs_action":
+        return ()
+    parts = approval_parts(state, thread_value)
+    blocks: list[dict[str, Any]] = []
+    for index, part in enumerate(parts):
+        part_blocks = [block for message in build_messages([part]) for block in message.blocks]
+        if len(blocks) + len(part_blocks) > STREAM_APPROVAL_BLOCKS - 1:
+            more = sum(p.actions is not None or p.text.startswith(":raised_hand:") for p in parts[index:])
+            if more:
+                blocks.append(context_block(f"_{more} more waiting: they show here as these are decided._"))
+            break
+        blocks += part_blocks
+    return tuple(blocks)
 
 
 def stream_footer(state: TurnState, *, now: float | None = None) -> str:
@@ -111,8 +153,7 @@ def stream_footer(state: TurnState, *, now: float | None = None) -> str:
     and the grader's words, duration, credits, unusual stop reason. Empty while the turn runs."""
     if not state.finished:
         return ""
-    waiting = [item for item in state.items if isinstance(item, ToolItem) and item.status == "waiting"]
-    parts = outcome_lines(state, waiting)[:1]
+    parts = outcome_lines(state)[:1]
     if state.outcome is not None:
         parts += [line for line in (verdict(state.outcome), grader_line(state.outcome)) if line]
     if footer := turn_footer(state, now):

@@ -1,6 +1,6 @@
-"""The "Ask Qoder" modal a message shortcut opens: the task (prefilled with a reference to the message)
-and an optional outcome. Pure; the ids below are the contract with the listener that reads a submission
-(and, for ``ASK_SHORTCUT_ID``, with ``manifest.yml``).
+"""The "Ask Qoder" modal a message shortcut opens (the task, prefilled with a reference to the message,
+and an optional outcome), and the modal asking why a tool call is denied. Pure; the ids below are the
+contract with the listeners that read a submission (and, for ``ASK_SHORTCUT_ID``, with ``manifest.yml``).
 
 Slack's modal limits: title and buttons ≤ 24 characters, ``private_metadata`` ≤ 3,000, a plain-text input's
 ``initial_value`` no longer than its ``max_length`` (≤ 3,000).
@@ -116,3 +116,37 @@ def _plain(text: str) -> dict[str, str]:
 def _snippet(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= SNIPPET_LIMIT else flat[: SNIPPET_LIMIT - 1].rstrip() + "…"
+
+
+DENY_VIEW_ID = "qoder_deny_view"  # the "Deny with reason…" modal's callback_id
+REASON_BLOCK = "reason"
+REASON_LIMIT = 500
+
+
+def deny_modal(approval: str, tool: str = "") -> dict[str, Any]:
+    """The modal asking why a tool call is denied; ``approval`` is the button's value (see
+    ``bot.interactive.approval_value``), carried back in ``private_metadata``; ``tool`` names the call."""
+    about = f"Qoder will be told you denied *{escape(tool)}*, and why." if tool else "Qoder will be told why."
+    return {
+        "type": "modal",
+        "callback_id": DENY_VIEW_ID,
+        "title": _plain("Deny tool call"),
+        "submit": _plain("Deny"),
+        "close": _plain("Cancel"),
+        "private_metadata": approval[:METADATA_LIMIT],
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": about}]},
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "label": _plain("Why not?"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INPUT_ACTION,
+                    "multiline": True,
+                    "max_length": REASON_LIMIT,
+                    "placeholder": _plain("e.g. not on the production cluster; use staging"),
+                },
+            },
+        ],
+    }

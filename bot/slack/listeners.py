@@ -1,5 +1,6 @@
-"""Bolt listeners: Slack events, the stop button and ``/qoder``, translated into use-case calls (the
-shortcut, its modal and the Home tab are in ``bot.slack.shortcuts``)."""
+"""Bolt listeners: Slack events, the stop and approval buttons (and the modal asking why a call is denied)
+and ``/qoder``, translated into use-case calls (the shortcut, its modal and the Home tab are in
+``bot.slack.shortcuts``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.interactive import (
-    APPROVE_ACTIONS,
-    DENY_ACTIONS,
+    APPROVE_ACTION_ID,
+    DENY_ACTION_ID,
+    DENY_REASON_ACTION_ID,
     STOP_ACTION_ID,
     parse_approval_value,
     parse_stop_value,
 )
 from bot.models import ThreadKey
+from bot.render.modal import DENY_VIEW_ID, INPUT_ACTION, REASON_BLOCK
 from bot.slack.bots import BOT_SUBTYPE, allowed_bot, from_bot, sender
 from bot.slack.commands import handle_command
 from bot.slack.downloads import shared_files
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
 # Subscribed events the bot has no use for; they still need a listener or Slack keeps redelivering them.
 Ack = Callable[..., Awaitable[None]]
+STALE_DENY_FORM = "This form can't be read any more. Close it and press Deny on the tool call again."
 
 
 def register(
@@ -90,11 +94,38 @@ def register(
             log.warning("approval button with an unreadable value ignored")
             return
         user = str((body.get("user") or {}).get("id") or "")
-        allow = APPROVE_ACTIONS.match(str(action.get("action_id", ""))) is not None
+        allow = action.get("action_id") == APPROVE_ACTION_ID
         await controls.resolve_tool(thread, tool_use_id, allow=allow, user=user)
 
-    app.action(APPROVE_ACTIONS)(on_approval)
-    app.action(DENY_ACTIONS)(on_approval)
+    app.action(APPROVE_ACTION_ID)(on_approval)
+    app.action(DENY_ACTION_ID)(on_approval)
+
+    @app.action(DENY_REASON_ACTION_ID)
+    async def on_deny_with_reason(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        await ack()
+        value = str(action.get("value", ""))
+        try:
+            thread, _ = parse_approval_value(value)
+        except ValueError:
+            log.warning("deny-with-reason button with an unreadable value ignored")
+            return
+        # the trigger lasts 3 s: the modal opens before anything else is looked at
+        await controls.ask_reason(thread.team, thread.channel, str(body.get("trigger_id") or ""), value)
+
+    @app.view(DENY_VIEW_ID)
+    async def on_deny_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            thread, tool_use_id = parse_approval_value(str(view.get("private_metadata") or ""))
+        except ValueError:
+            await ack(response_action="errors", errors={REASON_BLOCK: STALE_DENY_FORM})
+            return
+        await ack()
+        values = (view.get("state") or {}).get("values") or {}
+        reason = str(((values.get(REASON_BLOCK) or {}).get(INPUT_ACTION) or {}).get("value") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        await controls.resolve_tool(thread, tool_use_id, allow=False, user=user, reason=reason)
 
     @app.command("/qoder")
     async def on_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]) -> None:

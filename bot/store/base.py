@@ -58,9 +58,9 @@ class Store(Protocol):
     async def active_turns(self) -> list[TurnRecord]:
         """All turn records with ``active`` set (for resuming relays after a restart)."""
 
-    async def inactive_turns(self, since: float) -> list[TurnRecord]:
-        """Turn records without ``active`` whose ``updated_at`` is ``since`` or later, oldest first (for
-        answering, after a restart, the custom tools of turns that paused just before it)."""
+    async def resting_turns(self, since: float) -> list[TurnRecord]:
+        """Turn records saved inactive (their turn ended, or paused for approval) at ``updated_at >= since``,
+        oldest first (for re-arming what a paused turn waits for after a restart)."""
 
     async def save_question(self, question: PendingQuestion) -> None:
         """Remember a question waiting in ``question.thread`` (replacing one of the same tool use)."""

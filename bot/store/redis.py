@@ -12,6 +12,7 @@ Keys (all under ``prefix``)::
     turn:{session_id}              JSON TurnRecord
     active-turns                   set of session ids whose turn is active
     questions:{thread}             hash tool use id → JSON PendingQuestion, waiting for a reply
+    resting-turns                  sorted set of session ids whose turn is inactive, score updated_at
     queue:{session_id}             list of JSON QueuedMessage, oldest first
     inbox:{thread}                 list of JSON QueuedMessage, oldest first
     lock:{thread}                  lease token of the replica holding the thread's lock (see ``Leases``)
@@ -205,13 +206,15 @@ class RedisStore:
         return TURN.from_json(raw) if raw is not None else None
 
     async def save_turn(self, turn: TurnRecord) -> None:
-        active_key = self._key("active-turns")
+        active_key, resting_key = self._key("active-turns"), self._key("resting-turns")
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key("turn", turn.session_id), TURN.to_json(turn))
             if turn.active:
                 pipe.sadd(active_key, turn.session_id)
+                pipe.zrem(resting_key, turn.session_id)
             else:
                 pipe.srem(active_key, turn.session_id)
+                pipe.zadd(resting_key, {turn.session_id: turn.updated_at})
             await pipe.execute()
 
     async def active_turns(self) -> list[TurnRecord]:
@@ -223,14 +226,17 @@ class RedisStore:
         turns = [TURN.from_json(raw) for raw in raws if raw is not None]
         return sorted((t for t in turns if t.active), key=lambda t: (t.updated_at, t.session_id))
 
-    async def inactive_turns(self, since: float) -> list[TurnRecord]:
-        # Turns are not indexed by time: a scan, which only startup makes.
-        keys = [key async for key in self._redis.scan_iter(match=self._key("turn", "*"), count=500)]
-        if not keys:
+    async def resting_turns(self, since: float) -> list[TurnRecord]:
+        key = self._key("resting-turns")
+        session_ids = texts(await self._redis.zrangebyscore(key, since, "+inf"))
+        if not session_ids:
             return []
-        turns = [TURN.from_json(raw) for raw in await self._redis.mget(keys) if raw is not None]
-        chosen = (t for t in turns if not t.active and t.updated_at >= since)
-        return sorted(chosen, key=lambda t: (t.updated_at, t.session_id))
+        raws = await self._redis.mget([self._key("turn", s) for s in session_ids])
+        turns = [TURN.from_json(raw) for raw in raws if raw is not None]
+        return sorted(
+            (t for t in turns if not t.active and t.updated_at >= since),
+            key=lambda t: (t.updated_at, t.session_id),
+        )
 
     # -- questions --------------------------------------------------------------------------------
 

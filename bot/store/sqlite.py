@@ -152,8 +152,8 @@ class SqliteStore:
     async def active_turns(self) -> list[TurnRecord]:
         return await self._run(q.active_turns)
 
-    async def inactive_turns(self, since: float) -> list[TurnRecord]:
-        return await self._run(lambda conn: q.inactive_turns(conn, since))
+    async def resting_turns(self, since: float) -> list[TurnRecord]:
+        return await self._run(lambda conn: q.resting_turns(conn, since))
 
     # -- questions ------------------------------------------------------------------------------
 

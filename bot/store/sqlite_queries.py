@@ -27,11 +27,11 @@ __all__ = [
     "get_channel_defaults",
     "get_session",
     "get_turn",
-    "inactive_turns",
     "index_message",
     "prune_expired",
     "questions_in",
     "release_event",
+    "resting_turns",
     "save_channel_defaults",
     "save_question",
     "save_session",
@@ -168,7 +168,7 @@ def active_turns(conn: sqlite3.Connection) -> list[TurnRecord]:
     return [_T.record(row) for row in rows]
 
 
-def inactive_turns(conn: sqlite3.Connection, since: float) -> list[TurnRecord]:
+def resting_turns(conn: sqlite3.Connection, since: float) -> list[TurnRecord]:
     rows = conn.execute(
         f"SELECT {_T.sql} FROM turns WHERE active = 0 AND updated_at >= ? ORDER BY updated_at, session_id",
         (since,),

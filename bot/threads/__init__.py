@@ -15,6 +15,7 @@ from bot.outbox import Outbox
 from bot.store import Store
 from bot.threads._ports import QoderSessions, TurnRelay
 from bot.threads._shared import Background, IncomingMessage, Reactions, ThreadsConfig
+from bot.threads.approvals import Approvers
 from bot.threads.attachments import Attachments
 from bot.threads.commands import Commands, ReplyTo
 from bot.threads.controls import Controls
@@ -66,9 +67,10 @@ class UseCases:
     custom_tools: CustomTools
 
     async def turn_ended(self, turn: TurnRecord, state: TurnState) -> None:
-        """The relay's report that a turn ended: send what waits behind it. A paused turn's custom tools
-        are answered."""
+        """The relay's report that a turn ended (or paused): send what waits behind it. A paused turn's
+        custom tools are answered, and its approvals get their reminder."""
         if state.phase == "needs_action":
+            self.controls.paused(turn, state)
             await self.custom_tools.on_pause(turn, state)
         else:
             await self.custom_tools.turn_over(turn)
@@ -100,7 +102,19 @@ class UseCases:
         tools = CustomTools(
             qoder, store, relay, outbox, feedback, background, custom_tools, reactions=config.reactions
         )
-        controls = Controls(qoder, store, relay, feedback, tools)
+        controls = Controls(
+            qoder,
+            store,
+            relay,
+            feedback,
+            outbox,
+            approvers=Approvers(outbox, config.approvers),
+            background=background,
+            remind_after=config.approval_remind_after,
+            reactions=(config.reactions.received, config.reactions.stopped),
+            custom_tools=tools,
+        )
+        sessions.on_superseded = controls.superseded
         thread_commands = ThreadCommands(qoder, store, sessions, controls, feedback, config)
         intake = Intake(store, sessions, feedback, outbox, config, background, thread_commands, tools)
         queries = Queries(qoder, store, relay, outbox)

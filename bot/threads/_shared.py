@@ -75,6 +75,8 @@ class ThreadsConfig:
     admin_users: tuple[str, ...] = ()  # who may change channel defaults; empty: everyone
     outcome_max_iterations: int = 3
     session_url: str = ""  # a link to a session, with {session_id} in it; empty: none
+    approvers: tuple[str, ...] = ()  # who may decide tool calls besides a turn's starter (users, groups)
+    approval_remind_after: float = 0.0  # seconds before a waiting approval is reminded of; 0: never
 
     def allows(self, user: str, channel: str) -> bool:
         """``ALLOWED_USERS`` / ``ALLOWED_CHANNELS`` let ``user`` use the agent in ``channel`` (DMs always)."""

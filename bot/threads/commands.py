@@ -23,7 +23,7 @@ from bot.render.panels import (
     session_label,
 )
 from bot.store import Store
-from bot.threads.controls import Controls
+from bot.threads.controls import Controls, is_paused
 from bot.threads.defaults import Defaults, Effective, NotAnAdmin
 from bot.threads.queries import Queries
 
@@ -72,7 +72,7 @@ class Commands:
         summary = summaries[number - 1]
         label = f"*{number}.* {session_label(summary.row())}"
         turn = await self._store.get_turn(summary.record.session_id)
-        if turn is None or not turn.active:
+        if turn is None or not (turn.active or is_paused(turn)):
             self._answer(reply, render_reply(f"{label} isn't running, so there is nothing to stop."))
             return
         # Said before Qoder has the interrupt: a slow Qoder must not leave the person wondering.

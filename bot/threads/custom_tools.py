@@ -173,7 +173,7 @@ class CustomTools:
         """After a restart: answer the custom tools of turns that paused, unanswered, before it. The
         bridge's own ``is_error`` answer is sent again even when claimed (its idempotency key makes a repeat
         harmless); a configured handler claimed before the restart is not run again."""
-        for turn in await self._store.inactive_turns(since=self._clock() - DEDUPE_TTL_SECONDS):
+        for turn in await self._store.resting_turns(self._clock() - DEDUPE_TTL_SECONDS):
             state = TurnState.model_validate_json(turn.state_json) if turn.state_json else TurnState()
             if state.phase != "needs_action":
                 continue

@@ -9,6 +9,7 @@ session for ``!new``. Nothing here waits on Slack: feedback is handed to the out
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Literal
 
 from bot import metrics
@@ -71,6 +72,7 @@ class Sessions:
             qoder, store, relay, config, defaults, background.sleep, attachments, feedback.notice
         )
         self._watched: set[str] = set()
+        self.on_superseded: Callable[[TurnRecord], None] | None = None  # a new turn followed this one
 
     async def deliver(self, message: IncomingMessage) -> None:
         """Send ``message`` to its thread's session (created if needed), or queue it behind the running turn.
@@ -91,6 +93,8 @@ class Sessions:
                 await self._queue(session.session_id, queued)
             else:
                 metrics.user_message_accepted(message.ts)
+                if turn is not None and self.on_superseded is not None:
+                    self.on_superseded(turn)
 
     def refuse(self, message: IncomingMessage, error: QoderError) -> None:
         """Qoder refused the message for a reason retrying won't fix: say so in the thread and in the log."""

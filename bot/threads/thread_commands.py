@@ -19,7 +19,7 @@ from bot.store import Store
 from bot.threads._ports import QoderSessions
 from bot.threads._shared import IncomingMessage, ThreadsConfig, explain
 from bot.threads.command_text import Command, New, Status, Stop
-from bot.threads.controls import Controls
+from bot.threads.controls import Controls, is_paused
 from bot.threads.feedback import Feedback
 from bot.threads.sessions import Sessions
 from bot.turn import TurnState
@@ -96,13 +96,10 @@ class ThreadCommands:
         thread = message.thread
         session = await self._store.get_session(thread)
         turn = await self._store.get_turn(session.session_id) if session else None
-        key = f"command:{thread.channel}:{message.ts}"
-        if turn is not None and not turn.active and await self._controls.stop_thread(thread, dedupe_key=key):
-            return  # paused on a question the agent asked in the thread: stopped all the same
-        if turn is None or not turn.active:
+        if turn is None or not (turn.active or is_paused(turn)):
             self._tell(message, NOTHING_RUNNING)
             return
-        await self._controls.stop_thread(thread, dedupe_key=key)
+        await self._controls.stop_thread(thread, dedupe_key=f"command:{thread.channel}:{message.ts}")
 
     async def _new(self, message: IncomingMessage, task: str) -> str | None:
         try:

@@ -123,7 +123,7 @@ async def test_a_tool_waiting_for_approval_is_approved_from_slack(
     ts = await mention(slack, events, "clean the build")
     buttons = await eventually(lambda: approval_buttons(slack, ts), message=thread_text(slack, CHANNEL, ts))
     assert "Waiting for your approval" in thread_text(slack, CHANNEL, ts)
-    assert set(buttons) == {"qoder_approve", "qoder_deny"}
+    assert set(buttons) == {"qoder_approve", "qoder_deny", "qoder_deny_reason"}
     reply = slack.bot_replies(CHANNEL, ts)[-1]
 
     value = str(buttons["qoder_approve"]["value"])
@@ -161,7 +161,7 @@ async def test_a_denied_tool_is_reported_to_the_agent(
     reply = slack.bot_replies(CHANNEL, ts)[-1]
     value = str(buttons["qoder_deny"]["value"])
     await events.block_action(
-        "qoder_deny", value, channel=CHANNEL, message_ts=reply.ts, thread_ts=ts, user="U5"
+        "qoder_deny", value, channel=CHANNEL, message_ts=reply.ts, thread_ts=ts, user="U1"
     )
     await eventually(lambda: finished(slack, ts, "not pushing"), message=thread_text(slack, CHANNEL, ts))
     denial = next(
@@ -171,4 +171,4 @@ async def test_a_denied_tool_is_reported_to_the_agent(
         for e in r.json.get("events", [])
         if e.get("type") == "user.tool_confirmation"
     )
-    assert denial["result"] == "deny" and "<@U5>" in denial["deny_message"]
+    assert denial["result"] == "deny" and "<@U1>" in denial["deny_message"]

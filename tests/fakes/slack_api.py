@@ -19,7 +19,7 @@ Behaviour mirrors Slack where it matters to the bridge:
 * configurable sliding-window rate limits (HTTP 429 + `Retry-After`) and one-off injected failures;
 * `apps.connections.open` with an app-level token (`xapp-…`) answers `socket_url` when one is set (Socket Mode);
 * conversations and the bot's membership (`slack_channels`: `not_in_channel`, `conversations.join`, …),
-  modals and the Home tab (`slack_views`: trigger ids, Block Kit rules), `missing_scope` for a method whose
+  modals and the Home tab (`slack_views`: trigger ids, Block Kit rules), user groups (`slack_usergroups`), `missing_scope` for a method whose
   scope was not granted (`slack_scopes`; only when `scopes` is given), and `chat.postEphemeral`;
 * the external file upload flow of `files_upload_v2` (`slack_uploads`; shared files in `uploads`);
 * shared files and their private downloads (`slack_files`: bot token and `files:read` or a sign-in page);
@@ -62,6 +62,7 @@ from tests.fakes.slack_files import SlackFiles
 from tests.fakes.slack_responses import ResponseUrlPost, check_response
 from tests.fakes.slack_scopes import needed_scope
 from tests.fakes.slack_uploads import UPLOAD_METHODS, UPLOAD_RATE, Uploads
+from tests.fakes.slack_usergroups import UserGroups
 from tests.fakes.slack_views import ViewError, Views
 
 T = TypeVar("T")
@@ -166,6 +167,7 @@ class FakeSlack:
         self.conversations = Conversations()
         self.views = Views(team_id)
         self.files = SlackFiles(team_id, token, lambda: self.scopes, lambda: self.base_url)
+        self.usergroups = UserGroups(SlackApiError)
         self.delays: dict[str, float] = {}
         self.rate_limited = 0
         self.connections: set[object] = set()  # client addresses (host, port) Web API calls came from
@@ -205,6 +207,7 @@ class FakeSlack:
             ),
             "views.open": self.views.open,
             "views.publish": self.views.publish,
+            "usergroups.users.list": self.usergroups.users_list,
             "conversations.replies": self._conversations_replies,
             "files.getUploadURLExternal": self.uploads.get_upload_url,
             "files.completeUploadExternal": self.uploads.complete,

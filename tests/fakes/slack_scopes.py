@@ -29,6 +29,7 @@ METHOD_SCOPES: dict[str, str] = {
     "users.info": "users:read",
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
+    "usergroups.users.list": "usergroups:read",
 }
 
 # Methods whose scope depends on the kind of conversation (public, private, im, mpim).

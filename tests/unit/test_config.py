@@ -42,6 +42,8 @@ NAMES = [
     "QODER_SESSION_URL",
     "REACTION_OUTCOME_MISSED",
     "MAX_FILE_BYTES",
+    "APPROVERS",
+    "APPROVAL_REMIND_AFTER",
 ]
 
 
@@ -208,6 +210,40 @@ def test_outcome_settings_default_to_the_documented_values(monkeypatch: pytest.M
     ],
 )
 def test_bad_outcome_settings_are_named_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    for required, setting in REQUIRED.items():
+        monkeypatch.setenv(required, setting)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert (
+        problem.startswith(f"{name}: invalid") and "set it to" in problem and "a valid value" not in problem
+    )
+
+
+def test_approvers_and_the_reminder_have_defaults_and_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for required, setting in REQUIRED.items():
+        monkeypatch.setenv(required, setting)
+    settings = load_settings()
+    assert settings.APPROVERS == () and settings.APPROVAL_REMIND_AFTER == 600.0
+    monkeypatch.setenv("APPROVERS", " U2, W3 ,S4")
+    monkeypatch.setenv("APPROVAL_REMIND_AFTER", "0.5")
+    settings = load_settings()
+    assert settings.APPROVERS == ("U2", "W3", "S4") and settings.APPROVAL_REMIND_AFTER == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("APPROVERS", "U2,@dana"),
+        ("APPROVERS", "C123"),
+        ("APPROVAL_REMIND_AFTER", "-1"),
+        ("APPROVAL_REMIND_AFTER", "soon"),
+    ],
+)
+def test_bad_approval_settings_are_named_with_a_hint(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     for required, setting in REQUIRED.items():

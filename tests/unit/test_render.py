@@ -477,7 +477,8 @@ def test_needs_action_names_the_waiting_tools() -> None:
     assert message.text == (
         ":white_check_mark: Ran 1 tool\n\n"
         ":raised_hand: Waiting for your approval to run *Bash* and *Write*.\n\n"
-        ":raised_hand: *Bash* `git push`\n:raised_hand: *Write* `x.py`\n\n"
+        ":raised_hand: *Bash* wants to run:\n```\ngit push\n```\n\n"
+        ':raised_hand: *Write* wants to run:\n```\n{"file_path":"x.py"}\n```\n\n'
         "stop reason: requires_action"
     )
 
@@ -578,7 +579,7 @@ GOLDEN_STATES: dict[str, tuple[TurnState, str | None]] = {
             started_at=1000.0,
             ended_at=1008.0,
         ),
-        None,
+        "T1:C1:1.0",
     ),
     "split_code": (TurnState(items=(TextItem(id="m1", text=LONG_CODE, partial=True),)), "v"),
 }
@@ -606,10 +607,11 @@ def test_a_turn_waiting_for_approval_offers_approve_and_deny_for_each_waiting_to
     )
     messages = render_turn(state, stop_value="T1:C1:1.0")
     actions = [b for m in messages for b in m.blocks if b["type"] == "actions"]
-    assert len(actions) == 1
+    assert len(actions) == 1, "the custom tool is the bridge's to answer"
     assert [(e["action_id"], e["value"]) for e in actions[0]["elements"]] == [
         ("qoder_approve", "T1:C1:1.0|t1"),
         ("qoder_deny", "T1:C1:1.0|t1"),
+        ("qoder_deny_reason", "T1:C1:1.0|t1"),
     ]
     assert (
         render_turn(state.model_copy(update={"phase": "done"}), stop_value="T1:C1:1.0")[-1].blocks[-1]["type"]

@@ -7,6 +7,7 @@ import pytest
 from bot.interactive import (
     APPROVE_ACTION_ID,
     DENY_ACTION_ID,
+    DENY_REASON_ACTION_ID,
     STOP_ACTION_ID,
     approval_value,
     parse_approval_value,
@@ -33,14 +34,18 @@ def test_the_stop_button_names_its_thread() -> None:
 
 def test_approval_buttons_name_their_thread_and_tool_call() -> None:
     tool = ToolItem(id="toolu_1", name="Bash", input={"command": "ls"}, status="waiting")
-    buttons = elements(TurnState(items=(tool,), phase="needs_action"))
-    assert [button["action_id"] for button in buttons] == [APPROVE_ACTION_ID, DENY_ACTION_ID]
+    buttons = elements(TurnState(items=(tool,), phase="needs_action", pending_action_ids=("toolu_1",)))
+    assert [button["action_id"] for button in buttons] == [
+        APPROVE_ACTION_ID,
+        DENY_ACTION_ID,
+        DENY_REASON_ACTION_ID,
+    ]
     for button in buttons:
         assert parse_approval_value(button["value"]) == (THREAD, "toolu_1")
 
 
 def test_the_action_ids_are_distinct() -> None:
-    assert len({STOP_ACTION_ID, APPROVE_ACTION_ID, DENY_ACTION_ID}) == 3
+    assert len({STOP_ACTION_ID, APPROVE_ACTION_ID, DENY_ACTION_ID, DENY_REASON_ACTION_ID}) == 4
 
 
 @pytest.mark.parametrize("value", ["", "nonsense", "T1:C1", "T1::1.0", "a:b:c:d"])

@@ -228,6 +228,18 @@ async def test_active_turns_follow_the_active_flag(store: Store) -> None:
     assert sorted(t.session_id for t in await store.active_turns()) == ["s-2", "s-3"]
 
 
+async def test_resting_turns_are_the_inactive_ones_saved_since(store: Store) -> None:
+    await store.save_turn(turn("s-1", active=False, updated_at=5.0))
+    await store.save_turn(turn("s-2", thread=T2, active=False, updated_at=1.0))
+    await store.save_turn(turn("s-3", thread=T3, active=True, updated_at=9.0))
+    assert [t.session_id for t in await store.resting_turns(0.0)] == ["s-2", "s-1"]
+    assert [t.session_id for t in await store.resting_turns(2.0)] == ["s-1"]
+    await store.save_turn(turn("s-1", active=True, updated_at=6.0))  # paused, then going on again
+    assert await store.resting_turns(2.0) == []
+    await store.save_turn(turn("s-3", thread=T3, active=False, updated_at=10.0))
+    assert await store.resting_turns(2.0) == [turn("s-3", thread=T3, active=False, updated_at=10.0)]
+
+
 # -- contract: queue --------------------------------------------------------------------------------
 
 

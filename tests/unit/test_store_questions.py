@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import PendingQuestion, TurnRecord
+from bot.models import PendingQuestion
 from bot.store import SqliteStore, Store, sqlite_schema
-from tests.unit.test_store import T1, T2, store_of_kind, turn
+from tests.unit.test_store import T1, T2, store_of_kind
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -43,19 +43,6 @@ async def test_saving_a_question_of_the_same_tool_use_replaces_it(store: Store) 
     await store.save_question(PendingQuestion(T1, "s-1", "evt_a", asked_at=1.0))
     await store.save_question(PendingQuestion(T1, "s-1", "evt_a", asked_of="U2", asked_at=2.0))
     assert await store.questions_in(T1) == [PendingQuestion(T1, "s-1", "evt_a", asked_of="U2", asked_at=2.0)]
-
-
-async def test_inactive_turns_since_a_time_oldest_first(store: Store) -> None:
-    await store.save_turn(turn("s-old", active=False, updated_at=10.0))
-    await store.save_turn(turn("s-b", active=False, updated_at=300.0))
-    await store.save_turn(turn("s-a", active=False, updated_at=200.0))
-    await store.save_turn(turn("s-running", active=True, updated_at=250.0))
-
-    listed = await store.inactive_turns(since=100.0)
-    assert [t.session_id for t in listed] == ["s-a", "s-b"]
-    assert listed[0] == TurnRecord("s-a", T1, None, active=False, updated_at=200.0)
-    assert [t.session_id for t in await store.inactive_turns(since=0.0)] == ["s-old", "s-a", "s-b"]
-    assert await store.inactive_turns(since=1000.0) == []
 
 
 async def test_sqlite_questions_survive_reopening(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ class FakeQoderSessions:
     interrupts: list[str] = field(default_factory=list)
     confirmations: list[tuple[str, str, bool]] = field(default_factory=list)
     tool_results: list[tuple[str, str, str, bool]] = field(default_factory=list)  # session, use, text, error
+    deny_messages: list[str] = field(default_factory=list)  # what each denial said, in order
     outcomes: list[tuple[str, OutcomeSpec]] = field(default_factory=list)  # (session id, outcome) defined
     _failures: dict[str, list[QoderError]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -115,6 +116,8 @@ class FakeQoderSessions:
     ) -> str:
         self._maybe_fail("confirm_tool")
         self.confirmations.append((session_id, tool_use_id, allow))
+        if not allow:
+            self.deny_messages.append(deny_message)
         return f"sevt_{next(self._ids)}"
 
     async def custom_tool_result(
