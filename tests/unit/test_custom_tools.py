@@ -282,11 +282,15 @@ async def test_stop_while_a_question_waits_answers_it_and_interrupts(world: Worl
     assert await world.store.questions_in(THREAD) == []
 
 
-async def test_stop_of_a_turn_paused_only_for_approval_still_does_nothing(world: World) -> None:
+async def test_stop_of_a_turn_paused_only_for_approval_interrupts_without_answering_tools(
+    world: World,
+) -> None:
     await world.say("1700000000.000100", "deploy")
+    [turn] = world.relay.started
     await world.pause(approvals=("toolu_1",))
-    assert not await world.use_cases.controls.stop_thread(THREAD, dedupe_key="Ev1")
-    assert world.qoder.interrupts == []
+    assert await world.use_cases.controls.stop_thread(THREAD, dedupe_key="Ev1")
+    assert world.qoder.interrupts == [turn.session_id]
+    assert world.qoder.tool_results == []
 
 
 async def test_recovery_answers_a_pause_a_crash_left_unanswered(world: World) -> None:

@@ -34,7 +34,7 @@ from bot.render.panels import (
     render_started,
     response,
 )
-from bot.turn import Phase, TextItem, ToolItem, ToolStatus, TurnItem, TurnState
+from bot.turn import ArtifactItem, Decision, Phase, TextItem, ToolItem, ToolStatus, TurnItem, TurnState
 from bot.turn_outcome import OutcomeState
 from tests.fakes.block_kit import (
     MARKDOWN_LIMIT,
@@ -105,6 +105,24 @@ tools = st.builds(
     status=st.sampled_from(STATUSES),
     result=st.one_of(st.just(""), any_text),
     custom=st.booleans(),
+    decision=st.one_of(
+        st.none(),
+        st.builds(
+            Decision,
+            allow=st.booleans(),
+            by=st.sampled_from(["", "U123", "<!channel>"]),
+            at=st.sampled_from([0.0, 1_700_000_000.0]),
+            reason=st.one_of(st.just(""), any_text),
+        ),
+    ),
+    undecided=st.one_of(st.just(""), odd_text),
+)
+artifacts = st.builds(
+    ArtifactItem,
+    id=tool_ids,
+    filename=st.one_of(st.just(""), any_text, st.just("ci-report.md")),
+    content_type=st.sampled_from(["", "text/markdown", "application/pdf", "<!here>"]),
+    size=st.one_of(st.none(), st.integers(0, 10**12)),
 )
 
 FENCE = "```python\n" + "print('x')\n" * 40 + "```"
@@ -136,12 +154,14 @@ outcomes = st.builds(
 
 @st.composite
 def turns(draw: st.DrawFn) -> TurnState:
-    """Any turn, often with many tools and, waiting for approval, many pending tool calls."""
-    items: list[TurnItem] = draw(st.lists(st.one_of(tools, tools, texts), max_size=12))
+    """Any turn, often with many tools and, waiting for approval, many pending tool calls (some already
+    decided or given up), and files the agent delivered."""
+    items: list[TurnItem] = draw(st.lists(st.one_of(tools, tools, texts, artifacts), max_size=12))
     if draw(st.booleans()):  # a burst of tools: many lines and, when waiting, many approvals
         status = draw(st.sampled_from(STATUSES))
         count = draw(st.integers(10, 120))
         items += [ToolItem(id=f"toolu_{n}", name=draw(tool_names), status=status) for n in range(count)]
+    items = list({item.id: item for item in items}.values())  # a turn's items have distinct ids (see fold)
     phase = draw(st.sampled_from(PHASES))
     waiting = tuple(item.id for item in items if isinstance(item, ToolItem) and item.status == "waiting")
     return TurnState(
@@ -219,7 +239,8 @@ def approvals(draw: st.DrawFn) -> TurnState:
             unique_by=lambda tool: tool.id,
         )
     )
-    before: list[TurnItem] = draw(st.lists(st.one_of(tools, texts), max_size=4))
+    ids = {tool.id for tool in waiting}
+    before = [i for i in draw(st.lists(st.one_of(tools, texts, artifacts), max_size=4)) if i.id not in ids]
     return TurnState(
         items=(*before, *waiting),
         phase="needs_action",

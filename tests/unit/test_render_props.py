@@ -14,7 +14,7 @@ from bot.render import SlackMessage, render_turn
 from bot.render._cut import is_fence_line, split_markdown, split_pieces
 from bot.render._mrkdwn import _convert, _join, markdown_to_mrkdwn
 from bot.render._safety import safe_markdown
-from bot.turn import TextItem, ToolItem, TurnState
+from bot.turn import TextItem, ToolItem, TurnState, awaiting
 
 SPECIAL_TOKEN = re.compile(r"<[!@#]")
 BARE_BROADCAST = re.compile(r"(?<!\w)@(?:channel|here|everyone)\b", re.IGNORECASE)
@@ -231,9 +231,17 @@ tools = st.builds(
 texts = st.builds(
     TextItem, id=st.text(min_size=1, max_size=5), text=markdown, partial=st.booleans(), aborted=st.booleans()
 )
+def _with_pending(state: TurnState) -> TurnState:
+    """A paused turn waits on its waiting tools, as the stream's pause names them."""
+    if state.phase != "needs_action":
+        return state
+    waiting = tuple(i.id for i in state.items if isinstance(i, ToolItem) and i.status == "waiting")
+    return state.model_copy(update={"pending_action_ids": waiting})
+
+
 states = st.builds(
     TurnState,
-    items=st.lists(st.one_of(tools, texts), max_size=6).map(tuple),
+    items=st.lists(st.one_of(tools, texts), max_size=6, unique_by=lambda item: item.id).map(tuple),
     thinking=st.booleans(),
     phase=st.sampled_from(["running", "done", "stopped", "failed", "needs_action", "terminated"]),
     stop_reason=st.sampled_from([None, "end_turn", "max_tokens", "<!channel>"]),
@@ -242,7 +250,7 @@ states = st.builds(
     credits=st.sampled_from([None, 0.0, 4.63]),
     started_at=st.sampled_from([None, 0.0]),
     ended_at=st.sampled_from([None, 130.0]),
-)
+).map(_with_pending)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -251,9 +259,10 @@ def test_rendered_turns_are_valid_and_harmless(state: TurnState, stop_value: str
     messages = render_turn(state, stop_value=stop_value, now=10.0)
     assert_valid_messages(messages)
     actions = [b for m in messages for b in m.blocks if b["type"] == "actions"]
-    waiting = [i for i in state.items if isinstance(i, ToolItem) and i.status == "waiting" and not i.custom]
-    if stop_value and (not state.finished or (state.phase == "needs_action" and waiting)):
-        assert len(actions) == 1 and actions[0] in messages[-1].blocks  # the Stop button, or approvals
+    if stop_value and state.phase == "needs_action" and awaiting(state):
+        assert len(actions) == len(awaiting(state))  # one prompt per call a person may decide
+    elif stop_value and not state.finished:
+        assert len(actions) == 1 and actions[0] in messages[-1].blocks  # the Stop button
     else:
         assert actions == []
 
