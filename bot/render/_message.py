@@ -8,6 +8,7 @@ order, so notifications and clients without blocks show what the blocks show.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -118,13 +119,16 @@ def stop_button(value: str) -> dict[str, Any]:
     return {"type": "actions", "elements": [_button(STOP_ACTION_ID, "Stop", value, "danger")]}
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")  # an id Qoder makes; anything else goes into a block_id hashed
+
+
 def approval_buttons(thread_value: str, tool_use_id: str) -> dict[str, Any]:
     """The actions block deciding one tool call waiting on a person: Approve, Deny and Deny with reason…
     (which opens a modal). Every button's value is :func:`bot.interactive.approval_value`; the block's id
     is unique to the tool call, so many of these can share a message."""
     value = approval_value(thread_value, tool_use_id)
     block_id = f"qoder_approval:{tool_use_id}"
-    if len(block_id) > BLOCK_ID_LIMIT:
+    if len(block_id) > BLOCK_ID_LIMIT or not _PLAIN_ID.fullmatch(tool_use_id):
         block_id = f"qoder_approval:{hashlib.sha256(tool_use_id.encode()).hexdigest()}"
     return {
         "type": "actions",
