@@ -1,5 +1,9 @@
 """``QoderClient``: the Qoder Managed API calls the bridge makes, over httpx + httpx-sse.
 
+httpx's API, aiohttp's connection pool underneath (httpx-aiohttp): httpcore's pool costs several times the
+CPU per request and scans every pooled connection whenever a request starts or ends, which made a burst of
+simultaneous mentions spend most of its time there instead of talking to Qoder.
+
 Every request carries ``Authorization: Bearer <token>`` (never logged). Any 2xx is success (§7 #8–10).
 Ordinary requests are retried on network errors, 408, 429 and 5xx with exponential backoff and jitter,
 honouring ``Retry-After`` — but only GETs and requests carrying an ``Idempotency-Key`` (429 always, 409
@@ -18,7 +22,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from bot.qoder._history import history
 from bot.qoder._request import request_json
@@ -34,12 +40,24 @@ log = logging.getLogger(__name__)
 
 _IDEMPOTENCY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "qoder-slack/idempotency-key")
 
-# Every active turn holds one connection open for its event stream: a pool cap (httpx's default is 100)
-# would make the next turn's messages and interrupts wait for some stream to end.
-CONNECTION_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=50)
-# Requests get a pool of their own: httpcore looks at every pooled connection for each request, so sharing
-# a pool with hundreds of open streams made each message to Qoder cost CPU in proportion to the streams.
-REQUEST_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+# Every active turn holds one connection open for its event stream, so streams get a pool without a cap
+# (a cap would make the next turn's stream wait for some other turn to end) ...
+STREAM_CONNECTIONS = 0  # aiohttp: no limit
+# ... and requests a pool of their own, so a message or an interrupt never queues behind open streams.
+# Beyond this many requests on the wire at once, the next one waits for a connection to come free.
+REQUEST_CONNECTIONS = 64
+
+
+def pooled_client(connections: int) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` over an aiohttp pool of at most ``connections`` (0: any number).
+
+    The aiohttp session is created on the first request, inside the running event loop.
+    """
+
+    def session() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
+
+    return httpx.AsyncClient(transport=AiohttpTransport(client=session))
 
 
 def idempotency_uuid(scope: str, key: str) -> str:
@@ -77,10 +95,10 @@ class QoderClient:
         self._token = token
         self._owned: list[httpx.AsyncClient] = []
         if http is None:
-            http = httpx.AsyncClient(limits=REQUEST_LIMITS)
+            http = pooled_client(REQUEST_CONNECTIONS)
             self._owned.append(http)
             if stream_http is None:
-                stream_http = httpx.AsyncClient(limits=CONNECTION_LIMITS)
+                stream_http = pooled_client(STREAM_CONNECTIONS)
                 self._owned.append(stream_http)
         self._http = http
         self._stream_http = stream_http if stream_http is not None else http
@@ -249,6 +267,7 @@ class QoderClient:
         """The bytes behind ``link``, fetched without this client's credentials; raises
         ``bot.qoder.presigned.DownloadError`` (expired, too big, failed)."""
         return await fetch_presigned(self._http, link.url, max_bytes=max_bytes, timeout=self._timeout)
+
     # --- files --------------------------------------------------------------------------------------
 
     async def upload_file(self, filename: str, data: bytes, mime_type: str, *, idempotency_key: str) -> str:
