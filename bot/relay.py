@@ -160,6 +160,7 @@ class Relay:
                 return  # it ended while the lease changed hands
             if resumed:
                 log.info("resuming turn of session %s from cursor %s", current.session_id, current.cursor)
+            await self._outbox.foreground.settled()  # the stream replays whatever this wait lets pass
             record, state = await self._run(current)
         # The lease is given up first, so the next turn (started by on_turn_end) can take it at once.
         if self._tasks.get(turn.session_id) is asyncio.current_task():

@@ -13,6 +13,8 @@ to make it so, within each workspace's budget:
   share ``FramePacer``'s pacing.
 * Every call goes through one transport that counts it (``bot.metrics``) and replaces any configured
   secret in its parameters with ``[redacted]``.
+* Writes wait for the ``Foreground`` first: a burst of people's messages reaches Qoder before the output
+  they cause competes with it (``Outbox.foreground`` is shared with intake and the relay).
 * ``Scheduler`` grants calls by ``Priority`` over token buckets per method and scope (``slack_limits``);
   a 429 holds that method and scope for ``Retry-After`` and the call is planned again, never dropped.
 """
@@ -25,6 +27,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bot.foreground import Foreground
 from bot.outbox._edit import DIVERT_AFTER_SECONDS, EditWriter
 from bot.outbox._limits import Limits, Rate, slack_limits
 from bot.outbox._native import NativeStreamWriter
@@ -79,7 +82,9 @@ class Outbox:
         sleep: Sleep = asyncio.sleep,
         secrets: Iterable[str] = (),
         responder: Responder | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
+        self.foreground = foreground if foreground is not None else Foreground()
         # Every Slack call is counted here, and no configured secret is ever sent to Slack.
         self._transport: Transport = CountedTransport(RedactingTransport(transport, secrets))
         self._responder = responder
@@ -95,7 +100,11 @@ class Outbox:
         outbox = self._workspaces.get(team)
         if outbox is None:
             outbox = self._workspaces[team] = WorkspaceOutbox(
-                self._transport, self._limits, clock=self._clock, sleep=self._sleep
+                self._transport,
+                self._limits,
+                clock=self._clock,
+                sleep=self._sleep,
+                foreground=self.foreground,
             )
         return outbox
 

@@ -68,7 +68,12 @@ class Intake:
 
         A Slack message is acted on once, however often and in however many events it is delivered.
         A plain thread reply (``addressed=False``) is ignored unless the thread already has a session.
+        Until Qoder has it (or it was queued or refused) it is foreground work: the bot's output waits.
         """
+        with self._outbox.foreground.working():
+            await self._take(message)
+
+    async def _take(self, message: IncomingMessage) -> None:
         thread = message.thread
         log_context.bind_thread(thread)
         if not message.addressed and await self._store.get_session(thread) is None:

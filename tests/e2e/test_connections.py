@@ -14,4 +14,8 @@ async def test_slack_calls_share_a_few_connections(
     # the fake hands scripts to sessions in the order their messages arrive: any answer in any thread
     await eventually(lambda: all(finished(slack, ts, "answer ") for ts in threads), timeout=30)
     assert len(slack.calls) >= 12
-    assert len(slack.connections) <= 4, f"{len(slack.calls)} calls over {len(slack.connections)} connections"
+    # calls made at the same moment each need a connection; the rest reuse one (one per call: none reused)
+    reused = len(slack.calls) - len(slack.connections)
+    assert reused >= len(slack.calls) / 2, (
+        f"{len(slack.calls)} calls over {len(slack.connections)} connections"
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.foreground import Foreground
 from bot.outbox import Rate, SlackError, WorkspaceOutbox, slack_limits
 from tests.unit.fake_time import FakeClock, settle
 from tests.unit.outbox_fakes import RecordingTransport
@@ -183,3 +185,19 @@ async def test_a_plain_text_post_refused_is_not_made_again(
     with pytest.raises(SlackError):
         await outbox.post("C1", {"text": "short"})
     assert len(transport.calls_to("chat.postMessage")) == 1
+
+
+async def test_output_waits_for_the_foreground_but_reads_do_not(clock: FakeClock) -> None:
+    transport = RecordingTransport(clock)
+    foreground = Foreground(patience=10.0)
+    box = WorkspaceOutbox(transport, slack_limits(), clock=clock, sleep=clock.sleep, foreground=foreground)
+    try:
+        with foreground.working():  # a person's message on its way to Qoder
+            posting = asyncio.create_task(_post(box))
+            await box.call("conversations.replies", "C1", {"channel": "C1", "ts": "1.0"})
+            await asyncio.sleep(0.05)
+            assert [c.method for c in transport.calls] == ["conversations.replies"]
+        await asyncio.wait_for(posting, timeout=1.0)
+        assert [c.method for c in transport.calls] == ["conversations.replies", "chat.postMessage"]
+    finally:
+        await box.aclose()
