@@ -75,6 +75,7 @@ async def test_a_stream_whose_footer_and_edits_slack_refuses_ends_in_plain_text(
     await eventually(lambda: finished(slack, ts), timeout=20, message=thread_text(slack, CHANNEL, ts))
     await eventually(lambda: slack.statuses.get((CHANNEL, ts)) == "", message="turn end not reached")
     assert refused(slack), "Slack refused the footer"
+
     # the edit writer took over, in text: an edit of the reply, or (when the edit could not come soon) the
     # answer posted anew; the streamed message may show the answer before that edit is made
     def plain_answer() -> bool:

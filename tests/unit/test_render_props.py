@@ -231,6 +231,8 @@ tools = st.builds(
 texts = st.builds(
     TextItem, id=st.text(min_size=1, max_size=5), text=markdown, partial=st.booleans(), aborted=st.booleans()
 )
+
+
 def _with_pending(state: TurnState) -> TurnState:
     """A paused turn waits on its waiting tools, as the stream's pause names them."""
     if state.phase != "needs_action":
