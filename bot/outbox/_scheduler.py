@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from bot import log_context
+from bot.foreground import Foreground
 from bot.outbox._bucket import TokenBucket
 from bot.outbox._limits import Limits
 from bot.outbox._timing import Clock, Sleep, wait_event
@@ -46,6 +47,24 @@ class Priority(IntEnum):
 
 
 PriorityOf = Priority | Callable[[], Priority]
+
+# What the bot shows in Slack waits for the foreground before it asks for a grant (waiting after one
+# would send a bucket's worth of grants in one burst); reads, modals and joins (which people's own
+# requests await, some within a trigger's 3 seconds) do not.
+_OUTPUT = frozenset(
+    {
+        "chat.postMessage",
+        "chat.update",
+        "chat.delete",
+        "chat.postEphemeral",
+        "chat.startStream",
+        "chat.appendStream",
+        "chat.stopStream",
+        "reactions.add",
+        "reactions.remove",
+        "assistant.threads.setStatus",
+    }
+)
 
 
 @dataclass
@@ -88,9 +107,15 @@ class Scheduler:
     """The call budget of one workspace."""
 
     def __init__(
-        self, limits: Limits, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+        self,
+        limits: Limits,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        foreground: Foreground | None = None,
     ) -> None:
         self._limits = limits
+        self._foreground = foreground if foreground is not None else Foreground()
         self._clock = clock
         self._sleep = sleep
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
@@ -107,7 +132,10 @@ class Scheduler:
         return len(self._waiters)
 
     async def acquire(self, want: Want) -> Grant:
-        """Wait for a grant of ``want.method`` (or its alternative); cancelling gives back nothing taken."""
+        """Wait for a grant of ``want.method`` (or its alternative); cancelling gives back nothing taken.
+        A call that changes what Slack shows first waits for the foreground."""
+        if want.method in _OUTPUT:
+            await self._foreground.settled()
         now = self._clock()
         grant = self._grant_at_once(want, now)
         if grant is not None:

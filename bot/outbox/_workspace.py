@@ -27,22 +27,6 @@ log = logging.getLogger(__name__)
 STATUS_REFRESH_SECONDS = 90.0  # Slack drops a thread status after two minutes without a post
 _MAX_RATE_LIMITED = 20  # a call Slack keeps refusing with 429 this often is given up
 _POSTS_IN_THREAD = frozenset({"chat.postMessage", "chat.startStream"})
-# What the bot shows in Slack waits for the foreground; reads, modals and joins (which people's own
-# requests await, some within a trigger's 3 seconds) do not.
-_OUTPUT = frozenset(
-    {
-        "chat.postMessage",
-        "chat.update",
-        "chat.delete",
-        "chat.postEphemeral",
-        "chat.startStream",
-        "chat.appendStream",
-        "chat.stopStream",
-        "reactions.add",
-        "reactions.remove",
-        "assistant.threads.setStatus",
-    }
-)
 
 OnPosted = Callable[[str], Awaitable[None]]
 
@@ -61,10 +45,10 @@ class WorkspaceOutbox:
         foreground: Foreground | None = None,
     ) -> None:
         self._transport = transport
-        self._foreground = foreground if foreground is not None else Foreground()
+
         self.clock = clock
         self.sleep = sleep
-        self.scheduler = Scheduler(limits, clock=clock, sleep=sleep)
+        self.scheduler = Scheduler(limits, clock=clock, sleep=sleep, foreground=foreground)
         self._status_refresh = status_refresh
         self._background: set[asyncio.Task[None]] = set()
         self._reactions = ReactionKeeper(self.scheduler, self.send, self.spawn)
@@ -76,9 +60,7 @@ class WorkspaceOutbox:
 
     async def send(self, grant: Grant, params: Mapping[str, Any]) -> dict[str, Any]:
         """Make the call ``grant`` permits. A 429 holds the method for ``Retry-After`` and raises
-        ``RateLimited``; any other refusal raises ``SlackError``. Output waits for the foreground first."""
-        if grant.method in _OUTPUT:
-            await self._foreground.settled()
+        ``RateLimited``; any other refusal raises ``SlackError``."""
         try:
             response = await self._transport(grant.method, params)
         except SlackError as error:
