@@ -1,12 +1,15 @@
 """The Markdown dialect agents write (CommonMark with tables and strikethrough), tokenized by markdown-it.
 
 ``parse`` gives the full token stream (inline tokens with children); ``parse_blocks`` only the block
-structure, cheaply, for callers that need to know which lines form which blocks.
+structure, cheaply, for callers that need to know which lines form which blocks. Rendering one frame asks
+for the blocks of the same text several times (to cut it, convert it, make it safe), so the last few
+answers are remembered: the tokens are shared and must not be changed.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -32,7 +35,16 @@ def parse_blocks(markdown: str, env: dict[str, Any] | None = None) -> list[Token
     """markdown-it's block tokens for ``markdown`` (``map`` holds each block's line range; inline tokens
     have no children). Like markdown-it, a lone ``\\r`` counts as a line break. ``env`` receives what the
     parse collects (``references``: link reference definitions)."""
-    return _blocks.parse(markdown, env)
+    tokens, collected = _parsed_blocks(markdown)
+    if env is not None:
+        env.update(collected)
+    return list(tokens)
+
+
+@lru_cache(maxsize=64)
+def _parsed_blocks(markdown: str) -> tuple[tuple[Token, ...], dict[str, Any]]:
+    env: dict[str, Any] = {}
+    return tuple(_blocks.parse(markdown, env)), env
 
 
 def normalized_lines(markdown: str) -> list[str]:
