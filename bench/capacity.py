@@ -116,8 +116,13 @@ async def run(turns: int, replicas: int, rate: float, seconds: float) -> Figures
                 senders.append(SlackEvents(f"{bot.url}/slack/events", env["SLACK_SIGNING_SECRET"]))
             lasting = seconds + 120  # every turn streams through warm-up and the window
             chunks = max(2, int(lasting * rate))
-            words = " ".join(f"w{i}" for i in range(chunks))
-            qoder.script(*[[Text(words, chunks=chunks, delay=1 / rate)] for _ in range(turns)])
+            # every answer its own words, as in life: nothing one turn renders is reused by another
+            qoder.script(
+                *[
+                    [Text(" ".join(f"t{turn}w{i}" for i in range(chunks)), chunks=chunks, delay=1 / rate)]
+                    for turn in range(turns)
+                ]
+            )
             for turn in range(turns):
                 channel = f"C{turn:04d}"
                 text = f"<@UBOT> question {turn}"
