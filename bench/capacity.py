@@ -10,7 +10,10 @@ of ``--seconds`` and prints:
 * peak RSS of the bot;
 * delay p50/p99: a probe of ``/healthz`` every 50 ms during the window. A request waits on the same event
   loop as every Qoder event, so its delay bounds how long an arriving event waits before the bot folds,
-  renders and hands it to the outbox (itself a fraction of a millisecond: the CPU per event).
+  renders and hands it to the outbox (itself a fraction of a millisecond: the CPU per event). The probe
+  runs in this process, beside the fakes, so it also counts their own delays when they are busy;
+* loop lag p50/p99 as the bot itself measures it (``qoder_slack_event_loop_lag_seconds`` from
+  ``/metrics`` over the window; the upper bound of the histogram bucket, so "≤ 25 ms").
 
 ``--replicas 2`` runs two bot processes sharing Redis and splits the mentions between them.
 
@@ -56,6 +59,8 @@ class Figures:
     peak_rss_mb: float  # the largest replica
     delay_p50: float
     delay_p99: float
+    lag_p50: float  # bucket upper bounds, the worst replica
+    lag_p99: float
 
 
 def cpu_seconds(pid: int) -> float:
@@ -77,6 +82,30 @@ def streamed_events(qoder: FakeQoder) -> int:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else math.nan
+
+
+LAG = "qoder_slack_event_loop_lag_seconds_bucket"
+
+
+async def lag_buckets(url: str) -> dict[float, float]:
+    """The bot's loop-lag histogram: cumulative count by bucket upper bound (seconds)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{url}/metrics")).text
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith(LAG + "{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[math.inf if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def bucket_percentile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The smallest bucket bound under which a share ``q`` of the observations between the scrapes fell."""
+    total = after.get(math.inf, 0.0) - before.get(math.inf, 0.0)
+    for bound in sorted(after):
+        if total and after[bound] - before.get(bound, 0.0) >= q * total:
+            return bound
+    return math.nan
 
 
 async def probe(urls: list[str], until: float) -> list[float]:
@@ -135,12 +164,14 @@ async def run(turns: int, replicas: int, rate: float, seconds: float) -> Figures
             pids = [bot.process.pid for bot in bots if bot.process is not None]
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
             events_before = streamed_events(qoder)
+            lag_before = [await lag_buckets(bot.url) for bot in bots]
             started = time.monotonic()
             delays = await probe([bot.url for bot in bots], started + seconds)
             elapsed = time.monotonic() - started
             cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
             events = streamed_events(qoder) - events_before
             rss = max(peak_rss_mb(pid) for pid in pids)
+            lag_after = [await lag_buckets(bot.url) for bot in bots]
         finally:
             for sender in senders:
                 await sender.aclose()
@@ -157,6 +188,8 @@ async def run(turns: int, replicas: int, rate: float, seconds: float) -> Figures
         peak_rss_mb=rss,
         delay_p50=statistics.median(delays),
         delay_p99=percentile(delays, 0.99),
+        lag_p50=max(bucket_percentile(b, a, 0.5) for b, a in zip(lag_before, lag_after, strict=True)),
+        lag_p99=max(bucket_percentile(b, a, 0.99) for b, a in zip(lag_before, lag_after, strict=True)),
     )
 
 
@@ -169,15 +202,16 @@ def main() -> None:
     args = parser.parse_args()
     print(
         "| turns | replicas | events/s | CPU (share of one core) | CPU s per 1,000 events | peak RSS MB "
-        "| loop delay p50 / p99 |"
+        "| probe delay p50 / p99 | loop lag in the bot p50 / p99 |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for turns in (int(n) for n in args.turns.split(",")):
         f = asyncio.run(run(turns, args.replicas, args.rate, args.seconds))
         print(
             f"| {f.turns} | {f.replicas} | {f.events_per_second:.0f} | {100 * f.cpu_share:.0f} % "
             f"| {f.cpu_per_1000_events:.2f} | {f.peak_rss_mb:.0f} "
-            f"| {1000 * f.delay_p50:.1f} / {1000 * f.delay_p99:.1f} ms |",
+            f"| {1000 * f.delay_p50:.1f} / {1000 * f.delay_p99:.1f} ms "
+            f"| ≤ {1000 * f.lag_p50:g} / ≤ {1000 * f.lag_p99:g} ms |",
             flush=True,
         )
 

@@ -23,6 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.artifacts import ArtifactDelivery
 from bot.config import ConfigError, Settings, load_settings
 from bot.doctor import run_checks
@@ -232,7 +233,11 @@ async def serve(
             settings.PORT,
             resumed,
         )
-        await stop.wait()
+        lag = asyncio.create_task(metrics.watch_loop_lag(), name="loop lag")
+        try:
+            await stop.wait()
+        finally:
+            lag.cancel()
         log.info("shutting down")
         runtime.ready = False
     finally:

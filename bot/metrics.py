@@ -8,10 +8,11 @@ its caller passes, just before each scrape. Every label takes values from a smal
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,6 +37,7 @@ __all__ = [
     "turn_finished",
     "turn_started",
     "user_message_accepted",
+    "watch_loop_lag",
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -93,6 +95,14 @@ STALENESS = Histogram(
     buckets=_STALENESS_BUCKETS,
     registry=REGISTRY,
 )
+LOOP_LAG_INTERVAL = 0.05
+LOOP_LAG = Histogram(
+    "qoder_slack_event_loop_lag_seconds",
+    f"How late a timer set every {LOOP_LAG_INTERVAL * 1000:.0f} ms fires: how long an arriving Qoder event or"
+    " Slack request waits before the bot gets to it",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
 
 # Gauges of the running bot, set at scrape time. ``qoder_slack_active_runs`` is the original name of
 # ``qoder_slack_active_relays`` and stays for dashboards that use it.
@@ -147,6 +157,20 @@ def slack_call(method: str, result: str) -> None:
     elif result not in ("ok", "exception") and not _ERROR_CODE.fullmatch(result):
         result = "error"
     SLACK_CALLS.labels(method=method, result=result).inc()
+
+
+async def watch_loop_lag(
+    *,
+    interval: float = LOOP_LAG_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Observe, every ``interval`` seconds until cancelled, how much later than asked the event loop woke
+    this task (``qoder_slack_event_loop_lag_seconds``)."""
+    while True:
+        due = clock() + interval
+        await sleep(interval)
+        LOOP_LAG.observe(max(0.0, clock() - due))
 
 
 def message_refused(reason: str) -> None:

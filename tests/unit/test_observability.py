@@ -127,3 +127,28 @@ def test_slack_results_keep_a_small_vocabulary() -> None:
     assert samples[("qoder_slack_slack_rate_limited_total", (("method", "chat.update"),))] >= 1
     assert samples[("qoder_slack_active_relays", ())] == 2 == samples[("qoder_slack_active_runs", ())]
     assert samples[("qoder_slack_queued_messages", ())] == 3
+
+
+async def test_loop_lag_observes_how_late_the_timer_fires() -> None:
+    name = "qoder_slack_event_loop_lag_seconds"
+    now = [0.0]
+    lateness = [0.0, 0.2]
+
+    async def sleep(seconds: float) -> None:
+        if not lateness:
+            raise _Enough
+        now[0] += seconds + lateness.pop(0)
+
+    def sample(suffix: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(f"{name}_{suffix}", labels or None) or 0.0
+
+    count, late, total = sample("count"), sample("bucket", le="0.1"), sample("sum")
+    with pytest.raises(_Enough):  # the fake sleep ends the watch after two ticks
+        await metrics.watch_loop_lag(interval=0.05, clock=lambda: now[0], sleep=sleep)
+    assert sample("count") == count + 2
+    assert sample("bucket", le="0.1") == late + 1, "on time counts under 0.1 s, 0.2 s late does not"
+    assert sample("sum") - total == pytest.approx(0.2)
+
+
+class _Enough(Exception):
+    pass
