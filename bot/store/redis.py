@@ -67,6 +67,10 @@ def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
+REDIS_CONNECTIONS = 64
+REDIS_POOL_WAIT_SECONDS = 20.0
+
+
 class RedisStore:
     """``Store`` over ``redis.asyncio``; every replica pointing at the same URL and prefix shares state.
 
@@ -85,9 +89,16 @@ class RedisStore:
     ) -> None:
         self._prefix = prefix
         self._message_ttl_ms = _ms(message_ttl_seconds)
-        self._redis: aioredis.Redis = aioredis.from_url(
-            url, decode_responses=True, socket_connect_timeout=connect_timeout
+        # A call beyond the pool's connections waits for one to come free instead of failing: hundreds of
+        # turns renewing their leases at once ran a plain pool dry ("Too many connections").
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=REDIS_POOL_WAIT_SECONDS,
+            decode_responses=True,
+            socket_connect_timeout=connect_timeout,
         )
+        self._redis: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._queues = MessageLists(self._redis, self._key("queue", ""))
         self._inboxes = MessageLists(self._redis, self._key("inbox", ""))
         self._local_locks: LocalLocks[ThreadKey] = LocalLocks()

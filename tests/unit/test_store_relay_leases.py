@@ -77,3 +77,11 @@ async def test_a_relay_that_lost_its_lease_is_cancelled(tmp_path: Path) -> None:
         assert not await store.hold_relay("s1", "a", 30), "the lease stays with its new owner"
     finally:
         await store.close()
+
+
+async def test_many_more_renewals_at_once_than_connections_all_succeed(store: Store) -> None:
+    owners = [f"s{i}" for i in range(1000)]  # a replica renewing a thousand turns' leases at the same moment
+    held = await asyncio.gather(*(store.hold_relay(sid, "a", 30) for sid in owners))
+    assert all(held)
+    renewed = await asyncio.gather(*(store.hold_relay(sid, "a", 30) for sid in owners))
+    assert all(renewed)
