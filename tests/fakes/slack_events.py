@@ -31,6 +31,9 @@ class AckTimeout(Exception):
     """The app did not acknowledge within Slack's 3 seconds: Slack dropped its answer and showed an error."""
 
 
+_EVENT_IDS = itertools.count(1)
+
+
 class SlackEvents:
     """Sends signed Slack requests to `app_url` (e.g. "http://127.0.0.1:3000/slack/events")."""
 
@@ -52,7 +55,6 @@ class SlackEvents:
         self.response_url_base = response_url_base
         self.sent: list[dict[str, Any]] = []  # every envelope/payload delivered, in order
         self.response_urls: list[str] = []  # of every command and shortcut delivered, in order
-        self._ids = itertools.count(1)
         self._client = httpx.AsyncClient(timeout=10.0)
 
     async def aclose(self) -> None:
@@ -166,8 +168,9 @@ class SlackEvents:
         }
 
     def next_event_id(self) -> str:
-        """A new event id, unique per instance: Ev000001, Ev000002, …"""
-        return f"Ev{next(self._ids):06d}"
+        """A new event id, unique in this process as Slack's are in a workspace (several senders, one per
+        replica, share a store that de-duplicates by event id): Ev000001, Ev000002, …"""
+        return f"Ev{next(_EVENT_IDS):06d}"
 
     async def send(
         self,
@@ -193,7 +196,7 @@ class SlackEvents:
     ) -> tuple[int, str]:
         """Deliver a form-encoded slash command; returns (status, response body text). Its response_url is
         appended to `response_urls`; `AckTimeout` when the app answers after 3 s."""
-        n = next(self._ids)
+        n = next(_EVENT_IDS)
         response_url = self.response_url_base + response_path("commands", self.team_id, n)
         self.response_urls.append(response_url)
         fields = {
@@ -229,7 +232,7 @@ class SlackEvents:
     ) -> int:
         """A person chose message shortcut `callback_id` on message `ts` (by `author`); returns the status.
         Its response_url is appended to `response_urls`."""
-        n = next(self._ids)
+        n = next(_EVENT_IDS)
         response_url = self.response_url_base + response_path("actions", self.team_id, n)
         self.response_urls.append(response_url)
         payload = slack_interactive.message_action(
@@ -249,7 +252,7 @@ class SlackEvents:
     ) -> tuple[int, dict[str, Any] | None]:
         """Submit a modal (`view` as the fake Slack shows it) with `values` by block_id; returns the status and
         the app's JSON answer (e.g. `response_action: errors`), None when it answered with an empty body."""
-        n = next(self._ids)
+        n = next(_EVENT_IDS)
         payload = slack_interactive.view_submission(
             team_id=self.team_id,
             api_app_id=self.api_app_id,
@@ -281,7 +284,7 @@ class SlackEvents:
         user: str = "U1",
     ) -> int:
         """Deliver a `block_actions` button click on a bot message; returns the app's HTTP status."""
-        n = next(self._ids)
+        n = next(_EVENT_IDS)
         payload = slack_interactive.block_actions(
             team_id=self.team_id,
             api_app_id=self.api_app_id,
