@@ -159,7 +159,15 @@ async def run(turns: int, replicas: int, rate: float, seconds: float) -> Figures
                 sender = senders[turn % replicas]
                 if await sender.send(sender.app_mention(channel, "U1", text, ts)) != 200:
                     raise RuntimeError("a mention was refused")
-            await eventually(lambda: qoder.open_streams() >= turns, timeout=120, interval=0.5)
+            try:
+                await eventually(lambda: qoder.open_streams() >= turns, timeout=120, interval=0.5)
+            except AssertionError:
+                for bot in bots:
+                    print("\n".join(bot.output().splitlines()[-20:]))
+                raise AssertionError(
+                    f"{qoder.open_streams()} of {turns} turns streaming after 120 s"
+                    f" ({len(qoder.sessions)} sessions)"
+                ) from None
             await asyncio.sleep(3.0)  # let the start-up burst (placeholders, reactions) settle
             pids = [bot.process.pid for bot in bots if bot.process is not None]
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
