@@ -45,7 +45,6 @@ class WorkspaceOutbox:
         foreground: Foreground | None = None,
     ) -> None:
         self._transport = transport
-
         self.clock = clock
         self.sleep = sleep
         self.scheduler = Scheduler(limits, clock=clock, sleep=sleep, foreground=foreground)
