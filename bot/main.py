@@ -13,6 +13,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -228,9 +229,10 @@ async def serve(
             gc.freeze()
         runtime.ready = True
         log.info(
-            "ready (%s mode, port %d, %d unfinished turn(s) in the store)",
+            "ready (%s mode, port %d, %s event loop, %d unfinished turn(s) in the store)",
             settings.mode,
             settings.PORT,
+            type(asyncio.get_running_loop()).__module__.split(".")[0],
             resumed,
         )
         lag = asyncio.create_task(metrics.watch_loop_lag(), name="loop lag")
@@ -290,8 +292,18 @@ def cli(argv: list[str] | None = None) -> int:
             print(result.line())
         return 0 if all(result.ok for result in results) else 1
     try:
-        asyncio.run(serve(settings, own_process=True))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(serve(settings, own_process=True))
     except StartupError as error:
         print(f"qoder-slack cannot start: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop where it is installed (Linux and macOS CPython), else None: asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

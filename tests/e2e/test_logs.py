@@ -61,7 +61,10 @@ async def test_json_logs_carry_the_ids_of_the_thread_session_and_turn(
     assert code == 0
     records = parse_lines(bot.output())
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
-    assert any(r["message"].startswith("ready") and r["level"] == "INFO" for r in records)
+    ready = [r["message"] for r in records if r["message"].startswith("ready") and r["level"] == "INFO"]
+    assert ready, records
+    # app.py runs on uvloop where it is installed (it is a dependency on Linux and macOS)
+    assert "uvloop event loop" in ready[0], ready[0]
 
     sessions = {s.metadata["slack_thread_ts"]: s.id for s in qoder.sessions.values()}
     turns: set[str] = set()
