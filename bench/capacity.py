@@ -1,7 +1,8 @@
 """How many concurrent turns one bot process carries: CPU, memory and delay with Slack's budget lifted.
 
 Runs the real bot (``python app.py``, HTTP mode) against the fake Qoder, which streams every active turn
-``--rate`` deltas a second, and a fake Slack without rate limits, so Slack is not the bottleneck. For each
+``--rate`` deltas a second (a Markdown answer of its own; the turns' deltas spread over each second), and a
+fake Slack without rate limits, so Slack is not the bottleneck: every delta becomes an edit. For each
 N in ``--turns`` it starts N turns at once, waits until every turn streams, then measures a steady window
 of ``--seconds`` and prints:
 
@@ -36,7 +37,7 @@ import httpx
 import redis
 
 from tests.e2e.harness import SubprocessBot, bot_environment, eventually, free_port
-from tests.fakes.qoder_api import FakeQoder, Text
+from tests.fakes.qoder_api import FakeQoder, Sleep, Text
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackEvents
 
@@ -82,6 +83,26 @@ def streamed_events(qoder: FakeQoder) -> int:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else math.nan
+
+
+def answer(turn: int, words: int) -> str:
+    """An answer shaped like an agent's: paragraphs of about 40 words with inline code and bold, now and then
+    a short list. Every answer has its own words, as in life: nothing one turn renders is reused by another."""
+    parts: list[str] = []
+    for i in range(words):
+        word = f"t{turn}w{i}"
+        if i % 13 == 5:
+            word = f"`{word}()`"
+        elif i % 17 == 9:
+            word = f"**{word}**"
+        parts.append(word)
+        if i % 40 == 39:
+            parts.append("\n\n- one point\n- another point\n\n" if i % 120 == 79 else "\n\n")
+        elif i % 10 == 9:
+            parts.append(". ")
+        else:
+            parts.append(" ")
+    return "".join(parts).strip()
 
 
 LAG = "qoder_slack_event_loop_lag_seconds_bucket"
@@ -145,10 +166,11 @@ async def run(turns: int, replicas: int, rate: float, seconds: float) -> Figures
                 senders.append(SlackEvents(f"{bot.url}/slack/events", env["SLACK_SIGNING_SECRET"]))
             lasting = seconds + 120  # every turn streams through warm-up and the window
             chunks = max(2, int(lasting * rate))
-            # every answer its own words, as in life: nothing one turn renders is reused by another
+            # Turns start when people ask, not together: each turn's deltas are offset by its share of
+            # one period, so the events of N turns arrive spread over every second, not in bursts of N.
             qoder.script(
                 *[
-                    [Text(" ".join(f"t{turn}w{i}" for i in range(chunks)), chunks=chunks, delay=1 / rate)]
+                    [Sleep(turn / turns / rate), Text(answer(turn, chunks), chunks=chunks, delay=1 / rate)]
                     for turn in range(turns)
                 ]
             )
