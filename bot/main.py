@@ -44,6 +44,8 @@ from bot.turn import TurnState
 
 log = logging.getLogger("qoder_slack")
 
+GC_THRESHOLDS = (700, 10, 1000)  # CPython's defaults are (700, 10, 10)
+
 SHUTDOWN_GRACE_SECONDS = 8.0
 OUTBOX_DRAIN_SECONDS = 2.0
 SOCKET_CONNECT_TIMEOUT = 30.0
@@ -227,6 +229,10 @@ async def serve(
             # of every later collection, which then only walks what turns allocate.
             gc.collect()
             gc.freeze()
+            # A full collection walks every live object: about 0.1 s with 500 busy turns, and by default one
+            # ran every second or two, each a stall of the loop. Young collections still run as often as
+            # before and reclaim what a frame leaves (markdown trees); full ones wait for 1,000 of them.
+            gc.set_threshold(*GC_THRESHOLDS)
         runtime.ready = True
         log.info(
             "ready (%s mode, port %d, %s event loop, %d unfinished turn(s) in the store)",
