@@ -38,6 +38,7 @@ import redis
 
 from tests.e2e.harness import SubprocessBot, bot_environment, eventually, free_port
 from tests.fakes.qoder_api import FakeQoder, Sleep, Text
+from tests.fakes.qoder_api.script import Step
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackEvents
 
@@ -168,12 +169,11 @@ async def run(turns: int, replicas: int, rate: float, seconds: float) -> Figures
             chunks = max(2, int(lasting * rate))
             # Turns start when people ask, not together: each turn's deltas are offset by its share of
             # one period, so the events of N turns arrive spread over every second, not in bursts of N.
-            qoder.script(
-                *[
-                    [Sleep(turn / turns / rate), Text(answer(turn, chunks), chunks=chunks, delay=1 / rate)]
-                    for turn in range(turns)
-                ]
-            )
+            scripts: list[list[Step]] = [
+                [Sleep(turn / turns / rate), Text(answer(turn, chunks), chunks=chunks, delay=1 / rate)]
+                for turn in range(turns)
+            ]
+            qoder.script(*scripts)
             for turn in range(turns):
                 channel = f"C{turn:04d}"
                 text = f"<@UBOT> question {turn}"
