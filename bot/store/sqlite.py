@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from bot.models import ChannelDefaults, PendingQuestion, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store import sqlite_queries as q
+from bot.store.group_commit import GroupCommit
 from bot.store.locks import LocalLocks
 from bot.store.sqlite_schema import SCHEMA_VERSION, connect
 
@@ -57,6 +58,7 @@ class SqliteStore:
         self._locks: LocalLocks[ThreadKey] = LocalLocks()
         self._next_prune = 0.0
         self._closed = False
+        self._turn_saves: GroupCommit[str, TurnRecord] = GroupCommit(self._save_turns)
 
     @classmethod
     async def open(
@@ -147,7 +149,12 @@ class SqliteStore:
         return await self._run(lambda conn: q.get_turn(conn, session_id))
 
     async def save_turn(self, turn: TurnRecord) -> None:
-        await self._run(lambda conn: q.save_turn(conn, turn))
+        """Saves of turns that arrive while others are being written are written together, in one
+        transaction (see ``GroupCommit``): each still returns only once its turn is durable."""
+        await self._turn_saves.write(turn.session_id, turn)
+
+    async def _save_turns(self, turns: list[TurnRecord]) -> None:
+        await self._run(lambda conn: q.save_turns(conn, turns))
 
     async def active_turns(self) -> list[TurnRecord]:
         return await self._run(q.active_turns)

@@ -35,7 +35,7 @@ __all__ = [
     "save_channel_defaults",
     "save_question",
     "save_session",
-    "save_turn",
+    "save_turns",
     "sessions_in_channel",
     "sessions_started_by",
     "thread_for_message",
@@ -157,8 +157,17 @@ def get_turn(conn: sqlite3.Connection, session_id: str) -> TurnRecord | None:
     return _T.record(row) if row else None
 
 
-def save_turn(conn: sqlite3.Connection, turn: TurnRecord) -> None:
-    conn.execute(f"INSERT OR REPLACE INTO turns ({_T.sql}) VALUES ({_T.marks})", _T.values(turn))
+def save_turns(conn: sqlite3.Connection, turns: list[TurnRecord]) -> None:
+    """Save ``turns`` in one transaction: all or none."""
+    conn.execute("BEGIN")
+    try:
+        conn.executemany(
+            f"INSERT OR REPLACE INTO turns ({_T.sql}) VALUES ({_T.marks})", [_T.values(t) for t in turns]
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def active_turns(conn: sqlite3.Connection) -> list[TurnRecord]:

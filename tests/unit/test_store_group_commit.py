@@ -1,0 +1,103 @@
+"""``GroupCommit``: writes that queue behind a batch in flight go together in the next one, newest value
+per key, and each writer hears how its own batch went."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.models import ThreadKey, TurnRecord
+from bot.store.group_commit import GroupCommit
+from bot.store.sqlite import SqliteStore
+
+
+class Batches:
+    """A ``write_batch`` that records each batch and holds it until released."""
+
+    def __init__(self) -> None:
+        self.written: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail_next = False
+
+    async def __call__(self, batch: list[str]) -> None:
+        await self.gate.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("disk full")
+        self.written.append(batch)
+
+
+async def test_an_idle_write_goes_at_once() -> None:
+    batches = Batches()
+    commit: GroupCommit[str, str] = GroupCommit(batches)
+    await commit.write("a", "a1")
+    assert batches.written == [["a1"]]
+
+
+async def test_writes_behind_a_batch_in_flight_go_together_newest_first_wins() -> None:
+    batches = Batches()
+    batches.gate.clear()
+    commit: GroupCommit[str, str] = GroupCommit(batches)
+    first = asyncio.create_task(commit.write("a", "a1"))
+    await asyncio.sleep(0)  # a1 is being written
+    later = [
+        asyncio.create_task(commit.write(key, value))
+        for key, value in [("b", "b1"), ("a", "a2"), ("c", "c1"), ("b", "b2")]
+    ]
+    await asyncio.sleep(0)
+    assert not first.done() and not any(task.done() for task in later)
+    batches.gate.set()
+    await asyncio.gather(first, *later)
+    assert batches.written == [["a1"], ["b2", "a2", "c1"]]
+
+
+async def test_a_failed_batch_fails_its_writers_and_the_next_batch_still_goes() -> None:
+    batches = Batches()
+    batches.gate.clear()
+    commit: GroupCommit[str, str] = GroupCommit(batches)
+    batches.fail_next = True
+    doomed = [asyncio.create_task(commit.write(key, key)) for key in ("a", "b")]
+    await asyncio.sleep(0)
+    survivor = asyncio.create_task(commit.write("c", "c"))  # queued behind the failing batch
+    batches.gate.set()
+    for task in doomed:
+        with pytest.raises(OSError, match="disk full"):
+            await task
+    await survivor
+    assert batches.written == [["c"]]
+
+
+def turn(session: str, cursor: str) -> TurnRecord:
+    return TurnRecord(
+        session_id=session,
+        thread=ThreadKey("T1", "C1", f"{session}.0"),
+        user_ts="1.0",
+        user_id="U1",
+        active=True,
+        cursor=cursor,
+    )
+
+
+async def test_sqlite_saves_hundreds_of_turns_at_once_in_few_transactions(tmp_path: Path) -> None:
+    store = await SqliteStore.open(str(tmp_path / "bot.db"))
+    transactions = 0
+    save_batch = store._save_turns
+
+    async def counted(turns: list[TurnRecord]) -> None:
+        nonlocal transactions
+        transactions += 1
+        await save_batch(turns)
+
+    store._turn_saves = GroupCommit(counted)
+    try:
+        await asyncio.gather(*(store.save_turn(turn(f"s{i}", "e1")) for i in range(300)))
+        await asyncio.gather(*(store.save_turn(turn(f"s{i}", "e2")) for i in range(300)))
+        for i in range(300):
+            saved = await store.get_turn(f"s{i}")
+            assert saved is not None and saved.cursor == "e2"
+    finally:
+        await store.close()
+    assert transactions <= 10, transactions
