@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import re
 import string
+from functools import lru_cache
 
 from bot.render._cut import fence_after
 from bot.render._tokenizer import parse_blocks
@@ -119,6 +120,7 @@ def _code_lines(markdown: str) -> set[int]:
     return lines
 
 
+@lru_cache(maxsize=4096)  # a streamed answer's earlier paragraphs come back unchanged in every frame
 def _inline(text: str) -> str:
     """Lines of one paragraph-like block: code spans kept, ``<`` and references rewritten elsewhere."""
     out: list[str] = []
