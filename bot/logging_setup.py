@@ -87,4 +87,11 @@ def configure(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # slack_sdk formats every request and response for a debug line when its client's logger has no level
+    # of its own (it tests ``logger.level <= DEBUG``, and NOTSET is 0), then drops the line.
+    for name in _SLACK_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(level.upper())
     logging.captureWarnings(True)
+
+
+_SLACK_CLIENT_LOGGERS = ("slack_sdk.web.async_base_client", "slack_sdk.web.base_client")
