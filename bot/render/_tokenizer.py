@@ -54,11 +54,7 @@ def _parsed_blocks(markdown: str) -> tuple[tuple[Token, ...], dict[str, Any]]:
         return _parse_whole(markdown)
     head = markdown[:_HEAD]
     closed = _closed.get(head)
-    if (
-        closed is not None
-        and markdown.startswith(closed.text)
-        and markdown[len(closed.text) : len(closed.text) + 1] not in closed.joins
-    ):
+    if closed is not None and _continues(markdown, closed):
         env: dict[str, Any] = {}
         rest = _blocks.parse(markdown[len(closed.text) :], env)
         for token in rest:
@@ -69,6 +65,15 @@ def _parsed_blocks(markdown: str) -> tuple[tuple[Token, ...], dict[str, Any]]:
         tokens, env = _parse_whole(markdown)
     _remember_closed(head, markdown, tokens, env)
     return tokens, env
+
+
+def _continues(markdown: str, closed: _Closed) -> bool:
+    """Whether ``markdown`` is ``closed``'s text followed by a line that starts a block of its own: not
+    blank (blank lines after some blocks count as theirs) and not one that would join the last of them."""
+    if not markdown.startswith(closed.text):
+        return False
+    following = markdown[len(closed.text) :].split("\n", 1)[0]
+    return bool(following.strip()) and following[0] not in closed.joins
 
 
 def _parse_whole(markdown: str) -> tuple[tuple[Token, ...], dict[str, Any]]:
