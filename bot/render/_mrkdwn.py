@@ -41,15 +41,16 @@ def _top_level_blocks(markdown: str) -> list[_Block]:
     if env.get("references"):  # a reference link may use a definition from another block
         return _convert(markdown)
     lines = normalized_lines(markdown)
+    starts = [token.map for token in tokens if token.level == 0 and token.nesting >= 0 and token.map]
     blocks: list[_Block] = []
-    for token in tokens:
-        if token.level == 0 and token.nesting >= 0 and token.map is not None:
-            start, end = token.map
-            blocks.extend(_convert_block("".join(f"{line}\n" for line in lines[start:end])))
+    for number, (start, end) in enumerate(starts):
+        source = "".join(f"{line}\n" for line in lines[start:end])
+        # the last block is the one still growing: remembering it would only push out the others
+        blocks.extend(_convert_block(source) if number < len(starts) - 1 else _convert(source))
     return blocks
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)  # the closed blocks of a few thousand answers streaming at once
 def _convert_block(source: str) -> tuple[_Block, ...]:
     return tuple(_convert(source))
 

@@ -99,8 +99,8 @@ def safe_markdown(markdown: str) -> str:
             out.append(line)
         else:
             paragraph.append(line)
-    if paragraph:
-        out.append(_inline("\n".join(paragraph)))
+    if paragraph:  # the last paragraph, the one still growing: not remembered
+        out.append(_inline.__wrapped__("\n".join(paragraph)))
     return neutralise_markdown("\n".join(out))
 
 
@@ -120,7 +120,7 @@ def _code_lines(markdown: str) -> set[int]:
     return lines
 
 
-@lru_cache(maxsize=4096)  # a streamed answer's earlier paragraphs come back unchanged in every frame
+@lru_cache(maxsize=16384)  # a streamed answer's earlier paragraphs come back unchanged in every frame
 def _inline(text: str) -> str:
     """Lines of one paragraph-like block: code spans kept, ``<`` and references rewritten elsewhere."""
     out: list[str] = []
