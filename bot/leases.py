@@ -2,7 +2,8 @@
 
 Every replica may be asked to relay any turn (a message, a restart, an approval), but only the holder of
 the turn's lease does. The holder renews it every third of ``ttl`` seconds, however quiet the turn is (a
-long silent tool call keeps its owner), and gives it up when the relay ends or the process shuts down. A
+long silent tool call keeps its owner), and gives it up when the relay ends or the process shuts down. One
+task renews all of a process's leases together, in one round trip to the store. A
 process that dies stops renewing: after ``ttl`` seconds another replica's watch adopts the turn and
 resumes it from the stored cursor into the same Slack messages.
 """
@@ -46,6 +47,10 @@ class TurnLeases:
         self.ttl = ttl
         self._store = store
         self._sleep = sleep
+        self._held: dict[str, asyncio.Task[object] | None] = {}  # session → the task relaying it
+        self._renewer: asyncio.Task[None] | None = None
+        self._renewing: list[str] = []  # the sessions of the renewal in flight, if any
+        self._renewal: asyncio.Future[set[str]] | None = None
 
     @contextlib.asynccontextmanager
     async def own(self, session_id: str) -> AsyncIterator[bool]:
@@ -55,27 +60,43 @@ class TurnLeases:
         if not await self._store.hold_relay(session_id, self.owner, self.ttl):
             yield False
             return
-        relaying = asyncio.current_task()
-        keeper = asyncio.create_task(self._keep(session_id, relaying), name=f"lease {session_id}")
+        self._held[session_id] = asyncio.current_task()
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew_forever(), name="lease renewals")
         try:
             yield True
         finally:
-            keeper.cancel()
+            self._held.pop(session_id, None)
+            renewal = self._renewal
+            if renewal is not None and session_id in self._renewing:
+                await asyncio.wait([renewal])  # else it could take the lease again after the release
+            if not self._held and self._renewer is not None:
+                self._renewer.cancel()
+                self._renewer = None
             try:
                 await asyncio.shield(self._store.release_relay(session_id, self.owner))
             except Exception as error:  # it expires after its TTL anyway
                 log.warning("could not give up the lease on %s: %s", session_id, error)
 
-    async def _keep(self, session_id: str, relaying: asyncio.Task[object] | None) -> None:
-        while True:
+    async def _renew_forever(self) -> None:
+        while self._held:
             await self._sleep(self.ttl / 3)
-            try:
-                held = await self._store.hold_relay(session_id, self.owner, self.ttl)
-            except Exception as error:  # the lease lasts until its TTL: try again at the next interval
-                log.warning("could not renew the lease on %s: %s", session_id, error)
-                continue
-            if not held:
-                log.warning("lost the lease on %s to another process; it relays the turn now", session_id)
-                if relaying is not None:
-                    relaying.cancel()
+            self._renewing = list(self._held)
+            if not self._renewing:
                 return
+            self._renewal = asyncio.ensure_future(
+                self._store.hold_relays(self._renewing, self.owner, self.ttl)
+            )
+            try:
+                held = await asyncio.shield(self._renewal)
+            except Exception as error:  # the leases last until their TTL: try again at the next interval
+                log.warning("could not renew %d lease(s): %s", len(self._renewing), error)
+                continue
+            finally:
+                self._renewal = None
+            for session_id in self._renewing:
+                if session_id not in held and session_id in self._held:
+                    log.warning("lost the lease on %s to another process; it relays the turn now", session_id)
+                    relaying = self._held.pop(session_id)
+                    if relaying is not None:
+                        relaying.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -109,6 +110,9 @@ class Store(Protocol):
     async def hold_relay(self, session_id: str, owner: str, ttl_seconds: float) -> bool:
         """Take or renew ``owner``'s lease on relaying ``session_id`` for ``ttl_seconds``; False while
         another owner's lease on it has not expired. Atomic across every process sharing the store."""
+
+    async def hold_relays(self, session_ids: Sequence[str], owner: str, ttl_seconds: float) -> set[str]:
+        """``hold_relay`` for each of ``session_ids``, in one round trip; the ones ``owner`` now holds."""
 
     async def release_relay(self, session_id: str, owner: str) -> None:
         """Give up ``owner``'s lease on ``session_id`` (no-op when it holds none), so another process may

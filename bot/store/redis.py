@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
@@ -206,6 +206,16 @@ class RedisStore:
     async def hold_relay(self, session_id: str, owner: str, ttl_seconds: float) -> bool:
         key = self._key("relay", session_id)
         return bool(await self._hold_relay(keys=[key], args=[owner, _ms(ttl_seconds)]))
+
+    async def hold_relays(self, session_ids: Sequence[str], owner: str, ttl_seconds: float) -> set[str]:
+        sessions = list(session_ids)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id in sessions:
+                await self._hold_relay(
+                    keys=[self._key("relay", session_id)], args=[owner, _ms(ttl_seconds)], client=pipe
+                )
+            results = await pipe.execute()
+        return {session_id for session_id, held in zip(sessions, results, strict=True) if held}
 
     async def release_relay(self, session_id: str, owner: str) -> None:
         await self._release_relay(keys=[self._key("relay", session_id)], args=[owner])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
@@ -139,6 +139,11 @@ class SqliteStore:
     async def hold_relay(self, session_id: str, owner: str, ttl_seconds: float) -> bool:
         now = self._clock()
         return await self._run(lambda conn: q.hold_relay(conn, session_id, owner, now, now + ttl_seconds))
+
+    async def hold_relays(self, session_ids: Sequence[str], owner: str, ttl_seconds: float) -> set[str]:
+        now = self._clock()
+        sessions = list(session_ids)
+        return await self._run(lambda conn: q.hold_relays(conn, sessions, owner, now, now + ttl_seconds))
 
     async def release_relay(self, session_id: str, owner: str) -> None:
         await self._run(lambda conn: q.release_relay(conn, session_id, owner))

@@ -253,5 +253,19 @@ def hold_relay(conn: sqlite3.Connection, session_id: str, owner: str, now: float
     return cur.rowcount == 1
 
 
+def hold_relays(
+    conn: sqlite3.Connection, session_ids: list[str], owner: str, now: float, expires_at: float
+) -> set[str]:
+    """``hold_relay`` for each session, in one transaction; the sessions ``owner`` now holds."""
+    conn.execute("BEGIN")
+    try:
+        held = {sid for sid in session_ids if hold_relay(conn, sid, owner, now, expires_at)}
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return held
+
+
 def release_relay(conn: sqlite3.Connection, session_id: str, owner: str) -> None:
     conn.execute("DELETE FROM relay_leases WHERE session_id = ? AND owner = ?", (session_id, owner))

@@ -85,3 +85,66 @@ async def test_many_more_renewals_at_once_than_connections_all_succeed(store: St
     assert all(held)
     renewed = await asyncio.gather(*(store.hold_relay(sid, "a", 30) for sid in owners))
     assert all(renewed)
+
+
+async def test_holding_many_at_once_says_which_are_held(store: Store) -> None:
+    assert await store.hold_relay("taken", "b", 30)
+    held = await store.hold_relays(["s1", "taken", "s2"], "a", 30)
+    assert held == {"s1", "s2"}, "another owner's live lease stays with it"
+    assert await store.hold_relays(["s1", "s2"], "a", 30) == {"s1", "s2"}, "its owner renews them"
+    assert not await store.hold_relay("s1", "b", 30)
+    assert await store.hold_relays([], "a", 30) == set()
+
+
+class CountingStore:
+    """A store that counts the calls that renew leases."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.single = 0
+        self.batches: list[int] = []
+
+    async def hold_relay(self, session_id: str, owner: str, ttl_seconds: float) -> bool:
+        self.single += 1
+        return await self.store.hold_relay(session_id, owner, ttl_seconds)
+
+    async def hold_relays(self, session_ids: list[str], owner: str, ttl_seconds: float) -> set[str]:
+        self.batches.append(len(session_ids))
+        return await self.store.hold_relays(session_ids, owner, ttl_seconds)
+
+    async def release_relay(self, session_id: str, owner: str) -> None:
+        await self.store.release_relay(session_id, owner)
+
+
+async def test_one_call_renews_all_of_a_process_leases_and_a_lost_one_stops_only_its_relay(
+    store: Store,
+) -> None:
+    counting = CountingStore(store)
+    leases = TurnLeases(counting, ttl=0.3, owner="a")  # type: ignore[arg-type]
+    started = asyncio.Event()
+    count = 0
+
+    async def relay(session_id: str) -> None:
+        nonlocal count
+        async with leases.own(session_id) as owned:
+            assert owned
+            count += 1
+            if count == 200:
+                started.set()
+            await asyncio.sleep(30)
+
+    relays = {f"s{i}": asyncio.create_task(relay(f"s{i}")) for i in range(200)}
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        await store.release_relay("s7", "a")
+        assert await store.hold_relay("s7", "b", 30)  # another process took s7 over
+        await asyncio.sleep(0.5)  # at least one renewal
+        assert counting.batches and counting.single == 200, "one call renews them all"
+        assert counting.batches[-1] == 199, counting.batches
+        assert relays["s7"].done(), "the relay whose lease was lost is cancelled"
+        assert not any(task.done() for sid, task in relays.items() if sid != "s7")
+    finally:
+        for task in relays.values():
+            task.cancel()
+        await asyncio.gather(*relays.values(), return_exceptions=True)
+    assert await store.hold_relay("s1", "b", 30), "leases are given up when the relays end"
