@@ -31,6 +31,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 
 from bot.models import ChannelDefaults, PendingQuestion, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
+from bot.store.group_commit import GroupCommit
 from bot.store.lease import DEFAULT_LEASE_TTL, Leases
 from bot.store.locks import LocalLocks
 from bot.store.redis_lists import MessageLists, text, texts
@@ -107,6 +108,7 @@ class RedisStore:
         self._hold_relay = self._redis.register_script(_HOLD_RELAY)
         self._release_relay = self._redis.register_script(_RELEASE_RELAY)
         self._upgraded = False
+        self._turn_saves: GroupCommit[str, TurnRecord] = GroupCommit(self._save_turns)
 
     @property
     def prefix(self) -> str:
@@ -227,15 +229,21 @@ class RedisStore:
         return TURN.from_json(raw) if raw is not None else None
 
     async def save_turn(self, turn: TurnRecord) -> None:
+        """Saves of turns that arrive while others are being written go to Redis together, in one
+        MULTI/EXEC (see ``GroupCommit``): each still returns only once its turn is saved."""
+        await self._turn_saves.write(turn.session_id, turn)
+
+    async def _save_turns(self, turns: list[TurnRecord]) -> None:
         active_key, resting_key = self._key("active-turns"), self._key("resting-turns")
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key("turn", turn.session_id), TURN.to_json(turn))
-            if turn.active:
-                pipe.sadd(active_key, turn.session_id)
-                pipe.zrem(resting_key, turn.session_id)
-            else:
-                pipe.srem(active_key, turn.session_id)
-                pipe.zadd(resting_key, {turn.session_id: turn.updated_at})
+            for turn in turns:
+                pipe.set(self._key("turn", turn.session_id), TURN.to_json(turn))
+                if turn.active:
+                    pipe.sadd(active_key, turn.session_id)
+                    pipe.zrem(resting_key, turn.session_id)
+                else:
+                    pipe.srem(active_key, turn.session_id)
+                    pipe.zadd(resting_key, {turn.session_id: turn.updated_at})
             await pipe.execute()
 
     async def active_turns(self) -> list[TurnRecord]:

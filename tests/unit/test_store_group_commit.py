@@ -10,7 +10,9 @@ import pytest
 
 from bot.models import ThreadKey, TurnRecord
 from bot.store.group_commit import GroupCommit
+from bot.store.redis import RedisStore
 from bot.store.sqlite import SqliteStore
+from tests.unit.test_store import store_of_kind
 
 
 class Batches:
@@ -81,23 +83,23 @@ def turn(session: str, cursor: str) -> TurnRecord:
     )
 
 
-async def test_sqlite_saves_hundreds_of_turns_at_once_in_few_transactions(tmp_path: Path) -> None:
-    store = await SqliteStore.open(str(tmp_path / "bot.db"))
-    transactions = 0
-    save_batch = store._save_turns
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_store_saves_hundreds_of_turns_at_once_in_few_writes(kind: str, tmp_path: Path) -> None:
+    async with store_of_kind(kind, tmp_path) as store:
+        assert isinstance(store, SqliteStore | RedisStore)
+        writes = 0
+        save_batch = store._save_turns
 
-    async def counted(turns: list[TurnRecord]) -> None:
-        nonlocal transactions
-        transactions += 1
-        await save_batch(turns)
+        async def counted(turns: list[TurnRecord]) -> None:
+            nonlocal writes
+            writes += 1
+            await save_batch(turns)
 
-    store._turn_saves = GroupCommit(counted)
-    try:
+        store._turn_saves = GroupCommit(counted)
         await asyncio.gather(*(store.save_turn(turn(f"s{i}", "e1")) for i in range(300)))
         await asyncio.gather(*(store.save_turn(turn(f"s{i}", "e2")) for i in range(300)))
         for i in range(300):
             saved = await store.get_turn(f"s{i}")
             assert saved is not None and saved.cursor == "e2"
-    finally:
-        await store.close()
-    assert transactions <= 10, transactions
+        assert {t.session_id for t in await store.active_turns()} == {f"s{i}" for i in range(300)}
+    assert writes <= 10, writes
