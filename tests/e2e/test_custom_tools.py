@@ -22,7 +22,7 @@ from tests.e2e.harness import (
     thread_text,
 )
 from tests.e2e.test_activity import approval_buttons
-from tests.fakes.qoder_api import CustomTool, Text, Tool
+from tests.fakes.qoder_api import CustomTool, Sleep, Text, Tool
 
 ASK_ENV = {"CUSTOM_TOOLS": "ask_user=ask_thread"}
 
@@ -176,7 +176,8 @@ async def test_stop_while_a_question_waits_stops_the_run(
 async def test_a_pause_left_unanswered_by_a_crash_is_answered_at_startup(
     env: dict[str, str], slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
 ) -> None:
-    qoder.script([CustomTool("lookup_oncall", {})], [Text("Moving on.")])
+    # The pause comes a second after the message, so the failure below is armed before the bot answers it.
+    qoder.script([Sleep(1.0), CustomTool("lookup_oncall", {})], [Text("Moving on.")])
     first = InProcessBot(env)
     await first.start()
     try:
