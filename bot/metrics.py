@@ -146,7 +146,14 @@ def turn_finished(outcome: str) -> None:
 def qoder_event(event: object) -> None:
     """One parsed Qoder event was folded into a turn; counted by its kind (``AgentMessage`` →
     ``agent_message``), so the label vocabulary is the bot's event types."""
-    QODER_EVENTS.labels(type=_CAMEL.sub("_", type(event).__name__).lower()).inc()
+    kind = type(event)
+    counter = _EVENT_COUNTERS.get(kind)
+    if counter is None:
+        counter = _EVENT_COUNTERS[kind] = QODER_EVENTS.labels(type=_CAMEL.sub("_", kind.__name__).lower())
+    counter.inc()
+
+
+_EVENT_COUNTERS: dict[type, Counter] = {}  # by event class: every streamed delta is counted
 
 
 def slack_call(method: str, result: str) -> None:
