@@ -6,7 +6,9 @@ Record columns come from ``bot.store.sqlite_rows``, so a record field is never l
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 
 from bot.models import ChannelDefaults, PendingQuestion, QueuedMessage, SessionRecord, ThreadKey, TurnRecord
 from bot.store.sqlite_rows import (
@@ -159,15 +161,10 @@ def get_turn(conn: sqlite3.Connection, session_id: str) -> TurnRecord | None:
 
 def save_turns(conn: sqlite3.Connection, turns: list[TurnRecord]) -> None:
     """Save ``turns`` in one transaction: all or none."""
-    conn.execute("BEGIN")
-    try:
+    with _transaction(conn):
         conn.executemany(
             f"INSERT OR REPLACE INTO turns ({_T.sql}) VALUES ({_T.marks})", [_T.values(t) for t in turns]
         )
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def active_turns(conn: sqlite3.Connection) -> list[TurnRecord]:
@@ -257,14 +254,20 @@ def hold_relays(
     conn: sqlite3.Connection, session_ids: list[str], owner: str, now: float, expires_at: float
 ) -> set[str]:
     """``hold_relay`` for each session, in one transaction; the sessions ``owner`` now holds."""
+    with _transaction(conn):
+        return {sid for sid in session_ids if hold_relay(conn, sid, owner, now, expires_at)}
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """The body's statements as one transaction (the connection is in autocommit mode): all or none."""
     conn.execute("BEGIN")
     try:
-        held = {sid for sid in session_ids if hold_relay(conn, sid, owner, now, expires_at)}
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return held
 
 
 def release_relay(conn: sqlite3.Connection, session_id: str, owner: str) -> None:

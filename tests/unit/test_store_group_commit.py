@@ -4,6 +4,7 @@ per key, and each writer hears how its own batch went."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,22 @@ async def test_a_store_saves_hundreds_of_turns_at_once_in_few_writes(kind: str, 
             assert saved is not None and saved.cursor == "e2"
         assert {t.session_id for t in await store.active_turns()} == {f"s{i}" for i in range(300)}
     assert writes <= 10, writes
+
+
+async def test_a_sqlite_batch_that_fails_saves_none_of_its_turns(tmp_path: Path) -> None:
+    store = await SqliteStore.open(str(tmp_path / "bot.db"))
+    try:
+        await store._run(
+            lambda conn: conn.execute(
+                "CREATE TRIGGER refuse_s2 BEFORE INSERT ON turns WHEN NEW.session_id = 's2'"
+                " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            await store._save_turns([turn("s1", "e1"), turn("s2", "e1")])
+        assert await store.get_turn("s1") is None, "the turn before the failure was rolled back"
+        await store.save_turn(turn("s1", "e2"))
+        saved = await store.get_turn("s1")
+        assert saved is not None and saved.cursor == "e2", "the connection is usable afterwards"
+    finally:
+        await store.close()
