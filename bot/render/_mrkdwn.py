@@ -41,12 +41,12 @@ def _top_level_blocks(markdown: str) -> list[_Block]:
     if env.get("references"):  # a reference link may use a definition from another block
         return _convert(markdown)
     lines = normalized_lines(markdown)
-    starts = [token.map for token in tokens if token.level == 0 and token.nesting >= 0 and token.map]
+    spans = [token.map for token in tokens if token.level == 0 and token.nesting >= 0 and token.map]
     blocks: list[_Block] = []
-    for number, (start, end) in enumerate(starts):
+    for number, (start, end) in enumerate(spans):
         source = "".join(f"{line}\n" for line in lines[start:end])
         # the last block is the one still growing: remembering it would only push out the others
-        blocks.extend(_convert_block(source) if number < len(starts) - 1 else _convert(source))
+        blocks.extend(_convert_block(source) if number < len(spans) - 1 else _convert(source))
     return blocks
 
 

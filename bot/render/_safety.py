@@ -94,13 +94,13 @@ def safe_markdown(markdown: str) -> str:
     for number, line in enumerate(lines):
         if number in code or _BLANK.fullmatch(line):
             if paragraph:
-                out.append(_inline("\n".join(paragraph)))
+                out.append(_closed_inline("\n".join(paragraph)))
                 paragraph = []
             out.append(line)
         else:
             paragraph.append(line)
     if paragraph:  # the last paragraph, the one still growing: not remembered
-        out.append(_inline.__wrapped__("\n".join(paragraph)))
+        out.append(_inline("\n".join(paragraph)))
     return neutralise_markdown("\n".join(out))
 
 
@@ -121,6 +121,10 @@ def _code_lines(markdown: str) -> set[int]:
 
 
 @lru_cache(maxsize=16384)  # a streamed answer's earlier paragraphs come back unchanged in every frame
+def _closed_inline(text: str) -> str:
+    return _inline(text)
+
+
 def _inline(text: str) -> str:
     """Lines of one paragraph-like block: code spans kept, ``<`` and references rewritten elsewhere."""
     out: list[str] = []
