@@ -79,11 +79,11 @@ class TurnLeases:
                 log.warning("could not give up the lease on %s: %s", session_id, error)
 
     async def _renew_forever(self) -> None:
-        while self._held:
+        while True:
             await self._sleep(self.ttl / 3)
-            self._renewing = list(self._held)
-            if not self._renewing:
+            if not self._held:
                 return
+            self._renewing = list(self._held)
             self._renewal = asyncio.ensure_future(
                 self._store.hold_relays(self._renewing, self.owner, self.ttl)
             )
