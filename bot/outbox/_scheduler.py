@@ -95,7 +95,7 @@ class Grant:
             bucket.refund()
 
 
-@dataclass
+@dataclass(eq=False)  # each waiter is itself: finding one in the queue must not compare their fields
 class _Waiter:
     want: Want
     seq: int
