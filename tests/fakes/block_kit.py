@@ -28,6 +28,8 @@ initial_value no longer than max_length); ``action_id`` ≤ 255 and unique withi
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -231,16 +233,25 @@ def _view_model(check: _Check, view: dict[str, Any]) -> None:
 
 def _model(check: _Check, block: dict[str, Any], where: str) -> None:
     """slack_sdk's Block Kit model must read ``block``, accept it and give it back unchanged."""
+    for what, suffix in _model_problems(json.dumps(block, sort_keys=True)):
+        check.fail(what, where + suffix)
+
+
+@functools.lru_cache(maxsize=4096)
+def _model_problems(block_json: str) -> tuple[tuple[str, str], ...]:
+    """What the model finds wrong with a block (as JSON): each problem and its pointer below the block.
+    Remembered: a streamed answer's edits resend the same blocks, and reading them is most of the fake's work."""
+    block = json.loads(block_json)
     try:
         parsed = Block.parse(block)
         dumped = parsed.to_dict() if parsed is not None else None
     except (SlackObjectFormationError, TypeError, KeyError, ValueError, AttributeError) as error:
-        check.fail(str(error), where)
-        return
+        return ((str(error), ""),)
     if parsed is None:
-        check.fail(f"unsupported type: {block.get('type')}", f"{where}/type")
-    elif dumped != block:
-        check.fail("has an empty or unknown field (Block Kit's model drops it)", where)
+        return ((f"unsupported type: {block.get('type')}", "/type"),)
+    if dumped != block:
+        return (("has an empty or unknown field (Block Kit's model drops it)", ""),)
+    return ()
 
 
 def _block(check: _Check, block: Any, where: str, block_ids: set[str], surface: Surface) -> None:

@@ -10,7 +10,13 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.block_kit import chunk_refusal, house_problems, message_refusal, validate_view
+from tests.fakes.block_kit import (
+    chunk_refusal,
+    house_problems,
+    message_refusal,
+    validate_blocks,
+    validate_view,
+)
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -74,6 +80,20 @@ def test_each_block_rule_takes_its_limit_and_refuses_past_it(
         assert refusal.messages and all(
             m.startswith("[ERROR] ") and "[json-pointer:/blocks" in m for m in refusal.messages
         )
+
+
+def test_a_block_the_model_refuses_is_refused_wherever_it_stands() -> None:
+    """The model's verdict on a block is remembered; its pointer is still the block's own."""
+    unknown = {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}, "bogus": 1}
+    unparsable = {"type": "section", "text": {"type": "mrkdwn"}}
+    for _ in range(2):
+        problems = validate_blocks([unknown, {"type": "divider"}, dict(unknown), unparsable], "message")
+        assert [p.rsplit("[json-pointer:", 1)[1] for p in problems] == [
+            "/blocks/0]",
+            "/blocks/2]",
+            "/blocks/3]",
+            "/blocks/3/text/text]",
+        ]
 
 
 @pytest.mark.parametrize(
