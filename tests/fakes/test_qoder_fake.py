@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -424,3 +425,20 @@ async def test_define_outcome_needs_a_description_and_a_rubric_and_starts_the_tu
     response = await client.post(f"/sessions/{sid}/events", json={"events": [outcome, message]})
     assert response.status_code == 409, "the outcome's turn runs: a message right after it is refused"
     assert fake.user_messages(sid) == [] and fake.outcomes(sid) == []
+
+
+async def test_deltas_keep_their_schedule_when_the_fake_falls_behind(
+    fake: FakeQoder, client: httpx.AsyncClient
+) -> None:
+    """A model writes on its own clock: deltas that fell due while the fake's loop was busy go out at once,
+    rather than each waiting its delay again (which would bunch every stream behind one stall for good)."""
+    sid = await new_session(client)
+    fake.script([Text("a b c d", chunks=4, delay=0.5)])
+    await send_text(client, sid, "go")
+
+    def deltas() -> int:
+        return sum(1 for frame in fake.sessions[sid].log if frame.type == "event_delta")
+
+    await until(lambda: deltas() == 1)
+    time.sleep(1.5)  # the loop is busy past the moments the next two deltas were due
+    await until(lambda: deltas() >= 3, timeout=0.25)

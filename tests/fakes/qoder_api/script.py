@@ -240,8 +240,13 @@ class Player:
             await self._pace()
             message_id = session.new_id()
             session.preview_start(message_id, "agent.message")
+            loop = asyncio.get_running_loop()
+            due = loop.time()
             for chunk in _split(step.text, step.chunks):
-                await self._pace(step.delay)
+                # A model writes on its own clock: each delta is due a delay after the one before was due,
+                # so a late delta does not push back the rest.
+                due += self.step_delay if step.delay is None else step.delay
+                await asyncio.sleep(max(0.0, due - loop.time()))
                 session.preview_delta(message_id, chunk)
             await self._pace(step.delay)
             session.append("agent.message", id=message_id, content=[{"type": "text", "text": step.text}])
