@@ -37,6 +37,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from bot.main import event_loop_factory
 from tests.e2e.harness import SubprocessBot, bot_environment, eventually, free_port
 from tests.fakes.qoder_api import FakeQoder, Sleep, Text
 from tests.fakes.qoder_api.script import Step
@@ -241,7 +242,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for turns in (int(n) for n in args.turns.split(",")):
-        f = asyncio.run(run(turns, args.replicas, args.rate, args.seconds))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:  # the fakes on the bot's loop too
+            f = runner.run(run(turns, args.replicas, args.rate, args.seconds))
         print(
             f"| {f.turns} | {f.replicas} | {f.events_per_second:.0f} | {100 * f.cpu_share:.0f} % "
             f"| {f.cpu_per_1000_events:.2f} | {f.peak_rss_mb:.0f} "
