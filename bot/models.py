@@ -137,6 +137,8 @@ class PendingQuestion:
     """A question an agent's custom tool asked in a thread (``ask_thread``), waiting for a person's reply:
     the answer goes back as the result of tool use ``tool_use_id`` of ``session_id``. ``asked_of`` is the
     person the question mentions, ``asked_at`` when it was asked (epoch seconds; the oldest is answered first).
+    ``answer`` is the reply taken as its answer (``answer_ts`` that message), kept until Qoder has it, so a
+    restart passes it on; "" while the question waits.
     """
 
     thread: ThreadKey
@@ -144,3 +146,5 @@ class PendingQuestion:
     tool_use_id: str
     asked_of: str = ""
     asked_at: float = 0.0
+    answer: str = ""
+    answer_ts: str = ""

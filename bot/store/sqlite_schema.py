@@ -140,7 +140,13 @@ _FILES: Step = tuple(
     f"ALTER TABLE {table} ADD COLUMN files TEXT NOT NULL DEFAULT '[]'" for table in ("queue", "inbox")
 )
 
-MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _STARTS, _RELAY_LEASES, _QUESTIONS, _FILES)
+# 7: the reply taken as a question's answer, kept until Qoder has it.
+_ANSWERS: Step = tuple(
+    f"ALTER TABLE questions ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+    for column in ("answer", "answer_ts")
+)
+
+MIGRATIONS: tuple[Step, ...] = (_TABLES, _INBOX, _STARTS, _RELAY_LEASES, _QUESTIONS, _FILES, _ANSWERS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables that hold a record, and the columns (named after its fields) that it must have.

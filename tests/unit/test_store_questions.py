@@ -4,6 +4,7 @@ Redis is chosen)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.models import PendingQuestion
-from bot.store import SqliteStore, Store, sqlite_schema
+from bot.store import RedisStore, SqliteStore, Store, sqlite_schema
 from tests.unit.test_store import T1, T2, store_of_kind
 
 
@@ -43,6 +44,34 @@ async def test_saving_a_question_of_the_same_tool_use_replaces_it(store: Store) 
     await store.save_question(PendingQuestion(T1, "s-1", "evt_a", asked_at=1.0))
     await store.save_question(PendingQuestion(T1, "s-1", "evt_a", asked_of="U2", asked_at=2.0))
     assert await store.questions_in(T1) == [PendingQuestion(T1, "s-1", "evt_a", asked_of="U2", asked_at=2.0)]
+
+
+async def test_the_reply_taken_as_an_answer_is_kept_with_its_question(store: Store) -> None:
+    waiting = PendingQuestion(T1, "s-1", "evt_a", asked_of="U1", asked_at=1.0)
+    await store.save_question(waiting)
+    answered = PendingQuestion(
+        T1, "s-1", "evt_a", asked_of="U1", asked_at=1.0, answer="main, please", answer_ts="1700000000.000200"
+    )
+    await store.save_question(answered)
+    assert await store.questions_in(T1) == [answered]
+    await store.save_question(waiting)  # Qoder failed: it waits for a reply again
+    assert await store.questions_in(T1) == [waiting]
+
+
+async def test_a_redis_question_stored_before_answers_were_kept_still_reads(tmp_path: Path) -> None:
+    async with store_of_kind("redis", tmp_path) as store:
+        assert isinstance(store, RedisStore)
+        fields = {
+            "asked_at": 5.0,
+            "asked_of": "U1",
+            "session_id": "s-1",
+            "thread": str(T1),
+            "tool_use_id": "evt_a",
+        }
+        await store._redis.hset(store._key("questions", str(T1)), "evt_a", json.dumps(fields))
+        assert await store.questions_in(T1) == [
+            PendingQuestion(T1, "s-1", "evt_a", asked_of="U1", asked_at=5.0)
+        ]
 
 
 async def test_sqlite_questions_survive_reopening(tmp_path: Path) -> None:
@@ -78,3 +107,30 @@ async def test_sqlite_file_of_the_previous_version_gets_the_questions_table(tmp_
         await store.close()
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
+
+
+async def test_sqlite_questions_of_version_6_keep_waiting_and_can_keep_an_answer(tmp_path: Path) -> None:
+    path = tmp_path / "v6.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for step in sqlite_schema.MIGRATIONS[:6]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 6")
+        conn.execute(
+            "INSERT INTO questions (thread, session_id, tool_use_id, asked_of, asked_at) VALUES (?, ?, ?, ?, ?)",
+            (str(T1), "s-1", "evt_a", "U1", 5.0),
+        )
+    finally:
+        conn.close()
+    store = await SqliteStore.open(str(path))
+    try:
+        waiting = PendingQuestion(T1, "s-1", "evt_a", asked_of="U1", asked_at=5.0)
+        assert await store.questions_in(T1) == [waiting]
+        answered = PendingQuestion(
+            T1, "s-1", "evt_a", asked_of="U1", asked_at=5.0, answer="yes", answer_ts="1.2"
+        )
+        await store.save_question(answered)
+        assert await store.questions_in(T1) == [answered]
+    finally:
+        await store.close()
