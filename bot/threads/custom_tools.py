@@ -6,7 +6,8 @@ built-in handler ``CUSTOM_TOOLS`` names for the tool, or at once with ``is_error
 Slack bridge does not provide it (the thread is told so too). Every answer continues the paused turn; Qoder
 re-emits ``requires_action`` with whatever still waits (approvals stay with people). ``ask_thread`` asks the
 agent's question in the thread and answers with the first reply a person writes there (``answer``, called
-by intake); the question waits in the store, so a restart loses nothing. ``recover`` answers, after a
+by intake); the question waits in the store, and so does the reply taken as its answer until Qoder has
+it, so a restart loses nothing. ``recover`` answers, after a
 restart, the turns that paused just before it. ``stop`` stops a turn whose question waits.
 """
 
@@ -16,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot.models import PendingQuestion, ThreadKey, TurnRecord
@@ -172,12 +173,14 @@ class CustomTools:
     async def recover(self) -> None:
         """After a restart: answer the custom tools of turns that paused, unanswered, before it. The
         bridge's own ``is_error`` answer is sent again even when claimed (its idempotency key makes a repeat
-        harmless); a configured handler claimed before the restart is not run again."""
+        harmless); a configured handler claimed before the restart is not run again; a reply taken as a
+        question's answer is passed on again (its idempotency key too)."""
         for turn in await self._store.resting_turns(self._clock() - DEDUPE_TTL_SECONDS):
             state = TurnState.model_validate_json(turn.state_json) if turn.state_json else TurnState()
             if state.phase != "needs_action":
                 continue
             try:
+                await self._pass_on_kept_answers(turn)
                 await self._answer_pause(turn, state, recovering=True)
             except Exception:
                 log.exception("could not answer the custom tools of session %s", turn.session_id)
@@ -247,39 +250,60 @@ class CustomTools:
     async def answer(self, message: IncomingMessage) -> bool:
         """A person wrote ``message`` in its thread: when a question of a paused turn waits there, the
         message is its answer (the oldest question first). True when the message was used up that way (also
-        when Qoder refused it: the thread is told to write it again); False when no question waits."""
+        when Qoder refused it: the thread is told to write it again); False when no question waits.
+        The answer is stored with the question before Qoder is asked, so a restart passes it on."""
         thread = message.thread
         for question in await self._store.questions_in(thread):
             if not await self._live(question):
                 await self._store.delete_question(thread, question.tool_use_id)
                 continue
-            if not await claim(self._store, [f"custom-answer:{question.session_id}:{question.tool_use_id}"]):
-                continue  # another reply is being passed on as its answer
-            try:
-                await self._qoder.custom_tool_result(
-                    question.session_id,
-                    question.tool_use_id,
-                    text=message.text,
-                    is_error=False,
-                    idempotency_key=f"slack-custom-tool:{question.tool_use_id}",
-                )
-            except InvalidRequestError as error:
-                log.info("Qoder no longer waits for the answer to %s: %s", question.tool_use_id, error)
-                await self._store.delete_question(thread, question.tool_use_id)
-                continue
-            except QoderError as error:
-                await self._store.release_event(f"custom-answer:{question.session_id}:{question.tool_use_id}")
-                self._feedback.notice(
-                    thread,
-                    f"I couldn't pass your answer on to the agent: {explain(error)} Please write it again.",
-                )
-                return True
-            log.info("answer to custom tool %s passed on from %s", question.tool_use_id, message.ts)
-            await self._store.delete_question(thread, question.tool_use_id)
-            self._feedback.react(thread, message.ts, self._reactions.done)
-            await self._continue(question.session_id)
+            if question.answer_ts or not await claim(self._store, [_answer_key(question)]):
+                continue  # another reply is its answer, on its way to Qoder
+            answered = replace(question, answer=message.text, answer_ts=message.ts)
+            await self._store.save_question(answered)
+            passed = await self._pass_on(answered)
+            if passed is None:
+                continue  # Qoder no longer waits for it: perhaps the next question takes the message
+            if passed:
+                await self._continue(question.session_id)
             return True
         return False
+
+    async def _pass_on(self, question: PendingQuestion) -> bool | None:
+        """Give the agent ``question``'s stored answer. True once Qoder has it, None when Qoder no longer waits
+        for it (either way the question is forgotten); False when Qoder failed: the question waits for a
+        reply again and the thread is told to write it again."""
+        thread = question.thread
+        try:
+            await self._qoder.custom_tool_result(
+                question.session_id,
+                question.tool_use_id,
+                text=question.answer,
+                is_error=False,
+                idempotency_key=f"slack-custom-tool:{question.tool_use_id}",
+            )
+        except InvalidRequestError as error:
+            log.info("Qoder no longer waits for the answer to %s: %s", question.tool_use_id, error)
+            await self._store.delete_question(thread, question.tool_use_id)
+            return None
+        except QoderError as error:
+            await self._store.save_question(replace(question, answer="", answer_ts=""))
+            await self._store.release_event(_answer_key(question))
+            self._feedback.notice(
+                thread,
+                f"I couldn't pass your answer on to the agent: {explain(error)} Please write it again.",
+            )
+            return False
+        log.info("answer to custom tool %s passed on from %s", question.tool_use_id, question.answer_ts)
+        await self._store.delete_question(thread, question.tool_use_id)
+        self._feedback.react(thread, question.answer_ts, self._reactions.done)
+        return True
+
+    async def _pass_on_kept_answers(self, turn: TurnRecord) -> None:
+        """After a restart: pass on the answers taken for ``turn``'s questions that Qoder may not have."""
+        for question in await self._store.questions_in(turn.thread):
+            if question.session_id == turn.session_id and question.answer_ts:
+                await self._pass_on(question)
 
     async def stop(self, thread: ThreadKey, *, dedupe_key: str) -> bool:
         """Stop a turn of ``thread`` that is paused on a question: the questions are answered with
@@ -336,6 +360,11 @@ def waiting_custom_tools(state: TurnState) -> list[ToolItem]:
 
 def _claim_key(session_id: str, tool_use_id: str) -> str:
     return f"custom_tool:{session_id}:{tool_use_id}"
+
+
+def _answer_key(question: PendingQuestion) -> str:
+    """Claimed by the reply taken as ``question``'s answer."""
+    return f"custom-answer:{question.session_id}:{question.tool_use_id}"
 
 
 def _name(name: str) -> str:

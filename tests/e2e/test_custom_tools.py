@@ -15,6 +15,7 @@ from tests.e2e.harness import (
     FakeSlack,
     InProcessBot,
     SlackEvents,
+    SubprocessBot,
     eventually,
     finished,
     mention,
@@ -109,6 +110,51 @@ async def test_a_waiting_question_survives_a_restart_and_is_asked_and_answered_o
         await second.stop()
     assert results(qoder) == [("yes", False)]
     assert len(questions(slack, ts)) == 1, "the restart did not ask again"
+
+
+def custom_tool_result_requests(qoder: FakeQoder) -> list[int | None]:
+    """The status of every request that carried a ``user.custom_tool_result`` (None: not answered yet)."""
+    return [
+        request.status
+        for request in qoder.requests
+        if request.method == "POST"
+        and request.path.endswith("/events")
+        and any(
+            event.get("type") == "user.custom_tool_result" for event in (request.json or {}).get("events", [])
+        )
+    ]
+
+
+async def test_a_reply_taken_as_the_answer_survives_a_crash_before_it_reaches_qoder(
+    env: dict[str, str], slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    qoder.script([CustomTool("ask_user", {"question": "Which branch?"})], [Text("Deploying main.")])
+    first = SubprocessBot({**env, **ASK_ENV})
+    await first.start()
+    try:
+        ts = await mention(slack, events, "deploy")
+        await eventually(lambda: questions(slack, ts), message=thread_text(slack, CHANNEL, ts))
+        # The answer is held at Qoder's door until the process is gone: it never arrives, as if the bot
+        # had died on the way (a late arrival would be a replay of the same idempotency key).
+        qoder.delay("POST", "/events", 30.0, times=1)
+        answer_ts = await reply(slack, events, ts, "main, please", user="U2")
+        await eventually(lambda: custom_tool_result_requests(qoder) == [None])
+    finally:
+        first.kill()
+    assert results(qoder) == []
+
+    second = SubprocessBot({**env, **ASK_ENV})
+    await second.start()
+    try:
+        await eventually(
+            lambda: finished(slack, ts, "Deploying main."), message=thread_text(slack, CHANNEL, ts)
+        )
+        await eventually(lambda: "white_check_mark" in slack.messages[(CHANNEL, answer_ts)].reactions)
+    finally:
+        await second.terminate()
+    assert results(qoder) == [("main, please", False)], "the reply the first process took is the answer"
+    assert qoder.user_messages() == ["deploy"], "and not a new message"
+    assert len(questions(slack, ts)) == 1, "the question was not asked again"
 
 
 async def test_a_pause_with_an_approval_and_a_custom_tool(
