@@ -99,9 +99,17 @@ class EditWriter(FramePacer[Frame]):
         """Bring Slack up to the newest frame, writing each reply at most once; what is left (the frame moved
         on meanwhile) waits for the next cycle."""
         written: set[int] = set()
+        replies_before = list(self.reply_ts)
         while True:
             version, frame, messages = self._newest()
-            todo = [op for op in self._ops(messages) if op.index not in written]
+            needed = self._ops(messages)
+            todo = [op for op in needed if op.index not in written]
+            if needed and not todo:
+                # A reply written in this cycle changed again meanwhile: this frame is not visible yet, and
+                # the next cycle writes it. Replies posted in this one are made durable now all the same.
+                if self.reply_ts != replies_before:
+                    await self._on_written(frame, list(self.reply_ts))
+                return
             if not todo:
                 self._tidy(len(messages))
                 self._visible = max(self._visible, version)

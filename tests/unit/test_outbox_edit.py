@@ -94,6 +94,31 @@ async def test_frames_shown_faster_than_the_interval_are_coalesced(
     await reply.aclose()
 
 
+async def test_a_frame_shown_while_its_reply_is_being_edited_is_written_next(
+    clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    written = Written()
+    reply = writer(outbox, written)
+    reply.show(Frame(("Working…",)))
+    await clock.run_until(lambda: bool(written.frames))
+    await clock.advance(1.0)
+    transport.hold()  # Slack is slow to answer the next edit
+    reply.show(Frame(("half an answer",)))
+    await settle()
+    reply.show(Frame(("the whole answer",), done=True))  # the answer ends while that edit is on its way
+    flushing = asyncio.create_task(reply.flush())
+    await settle()
+    transport.release()
+    await clock.run_until(flushing.done, step=0.1)
+    assert transport.thread(THREAD) == ["the whole answer"], "flushed means visible"
+    assert [c.params["text"] for c in transport.calls_to("chat.update")] == [
+        "half an answer",
+        "the whole answer",
+    ]
+    assert written.frames[-1].done
+    await reply.aclose()
+
+
 async def test_the_first_post_does_not_wait_for_the_edit_budget(
     clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
 ) -> None:
