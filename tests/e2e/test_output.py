@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 import re
 
-from tests.e2e.harness import FakeQoder, FakeSlack, InProcessBot, SlackEvents, eventually, thread_text
+from tests.e2e.harness import (
+    FakeQoder,
+    FakeSlack,
+    InProcessBot,
+    SlackEvents,
+    eventually,
+    finished,
+    mention,
+    thread_text,
+)
 from tests.fakes.qoder_api import Text, Tool
 
 CHANNEL = "C1"
@@ -86,6 +95,34 @@ async def test_a_30000_character_answer_arrives_whole_within_every_limit(
     repeated = [t for t in tokens if len(re.findall(rf"\b{re.escape(t)}\b", text)) > 1]
     assert not missing and not repeated, (missing[:5], repeated[:5])
     assert all("< limit" not in m.text for m in replies), "a literal < is escaped in the mrkdwn text"
+
+
+async def test_answers_that_end_while_slack_is_slow_to_edit_still_show_whole(
+    env: dict[str, str], slack: FakeSlack, qoder: FakeQoder, events: SlackEvents
+) -> None:
+    """A slow Slack keeps an edit on its way most of the time, so an answer usually ends during one: the
+    final rendering must still be written after it, not taken as shown."""
+    slack.delay("chat.update", 0.15)
+    answers = [" ".join(f"turn{turn}word{i:02d}" for i in range(20)) for turn in range(4)]
+    qoder.script(*[[Text(answer, chunks=20, delay=0.05)] for answer in answers])
+    bot = InProcessBot({**env, "SLACK_UPDATES_PER_MINUTE": "6000", "SLACK_UPDATES_BURST": "100"})
+    await bot.start()
+    try:
+        threads = [
+            (f"C{turn + 1}", await mention(slack, events, "answer me", channel=f"C{turn + 1}"))
+            for turn in range(4)
+        ]
+
+        def whole(channel: str, ts: str) -> bool:
+            return any(finished(slack, ts, answer, channel=channel) for answer in answers)
+
+        await eventually(
+            lambda: all(whole(channel, ts) for channel, ts in threads),
+            timeout=20,
+            message="\n".join(thread_text(slack, channel, ts) for channel, ts in threads),
+        )
+    finally:
+        await bot.stop()
 
 
 async def test_agent_output_never_pings_anyone(
