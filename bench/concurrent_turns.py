@@ -13,6 +13,8 @@ arrive at once, in N channels or spread over fewer; every answer streams ``--wor
 * intermediate staleness: from the fake Qoder emitting a token to the first Slack call showing it;
 * 429s, Slack calls by method, text lost or repeated, the bot's CPU seconds and peak RSS.
 
+``--slack-latency S`` makes the fake Slack take S seconds to answer each write, as a real one does.
+
     python -m bench.concurrent_turns                       # N ∈ {5, 20, 50, 100}, in N and in 10 channels
     python -m bench.concurrent_turns --turns 20 --channels 10
 """
@@ -36,6 +38,8 @@ from tests.fakes.qoder_api import FakeQoder, Text
 from tests.fakes.slack_api import FakeSlack, RateLimit
 from tests.fakes.slack_events import SlackEvents
 
+# What a real Slack takes a while to answer (a few hundred milliseconds), with ``--slack-latency``.
+SLACK_WRITES = ("chat.postMessage", "chat.update", "chat.delete", "reactions.add", "reactions.remove")
 TOKEN = re.compile(r"\bt\d{3}w\d{3}\b")
 QUESTION = re.compile(r"question (\d+)")
 WRITES = ("chat.postMessage", "chat.update")
@@ -56,6 +60,7 @@ class Options:
     delay: float
     interval: float
     timeout: float
+    slack_latency: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ def finished(slack: FakeSlack, channel: str, ts: str) -> bool:
 async def run(options: Options) -> Figures:
     slack = FakeSlack(rate_limits=dict(SLACK_LIMITS))
     qoder = FakeQoder(heartbeat_interval=1.0, step_delay=0.01)
+    for method in SLACK_WRITES:
+        slack.delay(method, options.slack_latency)
     await slack.start()
     await qoder.start()
     port = free_port()
@@ -329,11 +336,16 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.25, help="seconds between deltas")
     parser.add_argument("--interval", type=float, default=1.0, help="UPDATE_INTERVAL of the bot")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this long")
+    parser.add_argument(
+        "--slack-latency", type=float, default=0.0, help="seconds the fake Slack takes to answer each write"
+    )
     args = parser.parse_args()
     matrix = [(args.turns, args.channels or args.turns)] if args.turns else MATRIX
     runs: list[Figures] = []
     for turns, channels in matrix:
-        options = Options(turns, max(1, channels), args.words, args.delay, args.interval, args.timeout)
+        options = Options(
+            turns, max(1, channels), args.words, args.delay, args.interval, args.timeout, args.slack_latency
+        )
         figures = asyncio.run(run(options))
         print_run(figures)
         runs.append(figures)
