@@ -119,6 +119,23 @@ async def test_a_frame_shown_while_its_reply_is_being_edited_is_written_next(
     await reply.aclose()
 
 
+async def test_a_reply_posted_while_its_frame_moved_on_is_durable_at_once(
+    clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
+) -> None:
+    written = Written()
+    reply = writer(outbox, written)
+    transport.hold()
+    reply.show(Frame(("Working…",)))
+    await settle()
+    reply.show(Frame(("the first words",)))  # the frame moves on while the placeholder is being posted
+    transport.release()
+    await settle()
+    assert transport.thread(THREAD) == ["Working…"], "the next cycle waits for the interval"
+    assert written.reply_ts == list(transport.messages), "a restart must edit the reply, not post again"
+    await clock.run_until(lambda: transport.thread(THREAD) == ["the first words"], step=0.1)
+    await reply.aclose()
+
+
 async def test_the_first_post_does_not_wait_for_the_edit_budget(
     clock: FakeClock, transport: RecordingTransport, outbox: WorkspaceOutbox
 ) -> None:
