@@ -89,16 +89,23 @@ async def test_sqlite_questions_survive_reopening(tmp_path: Path) -> None:
         await reopened.close()
 
 
-async def test_sqlite_file_of_the_previous_version_gets_the_questions_table(tmp_path: Path) -> None:
-    path = tmp_path / "v4.db"
+def sqlite_file_of_version(path: Path, version: int, *statements: str) -> None:
+    """A store file as version ``version`` left it, holding what ``statements`` insert."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        for step in sqlite_schema.MIGRATIONS[:4]:
+        for step in sqlite_schema.MIGRATIONS[:version]:
             for statement in step:
                 conn.execute(statement)
-        conn.execute("PRAGMA user_version = 4")
+        conn.execute(f"PRAGMA user_version = {version}")
+        for statement in statements:
+            conn.execute(statement)
     finally:
         conn.close()
+
+
+async def test_sqlite_file_of_the_previous_version_gets_the_questions_table(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    sqlite_file_of_version(path, 4)
     store = await SqliteStore.open(str(path))
     try:
         await store.save_question(PendingQuestion(T1, "s-1", "evt_a"))
@@ -111,18 +118,12 @@ async def test_sqlite_file_of_the_previous_version_gets_the_questions_table(tmp_
 
 async def test_sqlite_questions_of_version_6_keep_waiting_and_can_keep_an_answer(tmp_path: Path) -> None:
     path = tmp_path / "v6.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        for step in sqlite_schema.MIGRATIONS[:6]:
-            for statement in step:
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 6")
-        conn.execute(
-            "INSERT INTO questions (thread, session_id, tool_use_id, asked_of, asked_at) VALUES (?, ?, ?, ?, ?)",
-            (str(T1), "s-1", "evt_a", "U1", 5.0),
-        )
-    finally:
-        conn.close()
+    sqlite_file_of_version(
+        path,
+        6,
+        "INSERT INTO questions (thread, session_id, tool_use_id, asked_of, asked_at)"
+        f" VALUES ('{T1}', 's-1', 'evt_a', 'U1', 5.0)",
+    )
     store = await SqliteStore.open(str(path))
     try:
         waiting = PendingQuestion(T1, "s-1", "evt_a", asked_of="U1", asked_at=5.0)

@@ -176,8 +176,11 @@ class Player:
             session.turn.cancel()
         session.turn = None
 
+    def _delay(self, delay: float | None) -> float:
+        return self.step_delay if delay is None else delay
+
     async def _pace(self, delay: float | None = None) -> None:
-        await asyncio.sleep(self.step_delay if delay is None else delay)
+        await asyncio.sleep(self._delay(delay))
 
     async def _run_turn(
         self, session: FakeSession, steps: list[Step], resolved: dict[str, Pending] | None = None
@@ -245,7 +248,7 @@ class Player:
             for chunk in _split(step.text, step.chunks):
                 # A model writes on its own clock: each delta is due a delay after the one before was due,
                 # so a late delta does not push back the rest.
-                due += self.step_delay if step.delay is None else step.delay
+                due += self._delay(step.delay)
                 await asyncio.sleep(max(0.0, due - loop.time()))
                 session.preview_delta(message_id, chunk)
             await self._pace(step.delay)
