@@ -6,9 +6,9 @@ built-in handler ``CUSTOM_TOOLS`` names for the tool, or at once with ``is_error
 Slack bridge does not provide it (the thread is told so too). Every answer continues the paused turn; Qoder
 re-emits ``requires_action`` with whatever still waits (approvals stay with people). ``ask_thread`` asks the
 agent's question in the thread and answers with the first reply a person writes there (``answer``, called
-by intake); the question waits in the store, and so does the reply taken as its answer until Qoder has
-it, so a restart loses nothing. ``recover`` answers, after a
-restart, the turns that paused just before it. ``stop`` stops a turn whose question waits.
+by intake); the question waits in the store, and so does the reply taken as its answer until Qoder has it,
+so a restart loses nothing. ``recover`` answers, after a restart, the turns that paused just before it.
+``stop`` stops a turn whose question waits.
 """
 
 from __future__ import annotations
